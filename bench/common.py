@@ -1,0 +1,35 @@
+"Shared helpers for the benchmarks: machine description, commit, and writing results as JSON."
+import datetime, json, os, platform, subprocess
+from pathlib import Path
+import torch
+
+RESULTS = Path(__file__).parent / 'results'
+
+def machine() -> dict:
+    "What the numbers were measured on."
+    m = dict(platform=platform.platform(), python=platform.python_version(), torch=torch.__version__,
+             cpu=platform.processor() or platform.machine(), cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads())
+    if torch.cuda.is_available():
+        m.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda, gpu_count=torch.cuda.device_count())
+    return m
+
+def commit() -> str:
+    "The git commit of the code measured (with '+dirty' when there are uncommitted changes)."
+    try:
+        root = Path(__file__).parent.parent
+        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'fastdit_lab', 'bench'], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ('+dirty' if dirty else '') if rev else 'unknown'
+    except OSError: return 'unknown'
+
+def write_result(name:str, settings:dict, results, **extra) -> Path:
+    "Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json."
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    dev = 'cuda-' + torch.cuda.get_device_name(0).replace(' ', '_') if torch.cuda.is_available() else 'cpu'
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    path = RESULTS / f'{name}-{dev}-{stamp}.json'
+    doc = dict(benchmark=name, date=datetime.datetime.now().isoformat(timespec='seconds'), commit=commit(),
+               machine=machine(), settings=settings, results=results, **extra)
+    path.write_text(json.dumps(doc, indent=1))
+    return path

@@ -1,0 +1,31 @@
+"The command line: listings, a tiny run, sampling from it, and one-line errors for bad input."
+from conftest import run_cli
+
+def test_lists():
+    r = run_cli('recipes'); assert r.returncode == 0 and 'quickstart' in r.stdout and 'sit' in r.stdout
+    r = run_cli('models'); assert r.returncode == 0 and 'DiT-XL/2' in r.stdout and '675.1 M params' in r.stdout
+
+def test_bad_input_is_one_line(tmp_path):
+    cases = [(['train', '--model', 'DiT-Q/2'], "Unknown model 'DiT-Q/2'"),
+             (['train', '--recipe', 'sti'], "Did you mean 'sit'"),
+             (['train', '--data', 'mnist', '--data-dir', tmp_path, '--steps', '1'], 'not found in'),
+             (['train', '--model', 'DiT-T/4', '--image-size', '30', '--steps', '1', '--run-dir', tmp_path / 'r'], 'not divisible by the patch size'),
+             (['train', '--steps', 'ten'], 'steps must be an integer'),
+             (['train', '--set', 'sampler'], '--set takes FIELD.KEY=VALUE'),
+             (['sample', tmp_path], 'is not a run folder')]
+    for args, msg in cases:
+        r = run_cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('fastdit: error:') and msg in lines[0], (args, r.stderr)
+
+def test_train_then_sample(tmp_path):
+    run = tmp_path / 'run'
+    r = run_cli('train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', '16', '--steps', '12', '--batch-size', '8',
+                '--log-every', '4', '--ckpt-every', '6', '--sample-n', '10', '--sample-steps', '4', '--run-dir', run)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (run / 'samples' / 'final.png').exists() and 'run folder' in r.stdout
+    r = run_cli('sample', run, '--n', '6', '--steps', '3', '--out', tmp_path / 'g.png')
+    assert r.returncode == 0, r.stderr[-3000:]
+    from PIL import Image
+    assert Image.open(tmp_path / 'g.png').mode == 'RGB'
