@@ -11,20 +11,13 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import FastditError, check
+from .train.config import load_methods
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_sample', 'cmd_eval', 'cmd_recipes', 'cmd_models', 'cmd_data',
-           'make_parser', 'main']
+__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_sample', 'cmd_eval', 'cmd_recipes', 'cmd_models', 'cmd_dash',
+           'cmd_data', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
-def _methods():
-    "Import the method modules so their recipes, samplers, plans and loss terms are registered."
-    import importlib
-    for m in ('fasterdit', 'adaptive', 'tread', 'maskdit', 'dydit'):
-        try: importlib.import_module(f'fastdit_lab.methods.{m}')
-        except ModuleNotFoundError as e:
-            if e.name != f'fastdit_lab.methods.{m}' and e.name != 'fastdit_lab.methods': raise
-
 def _field_type(tp):
     origin = typing.get_origin(tp)
     args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -58,8 +51,10 @@ def config_from_args(a:argparse.Namespace):
         if typing.get_origin(tp) in (dict, list, tuple) or tp in (dict, list):
             v = _parse_value(v)
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
+            if isinstance(v, str) and f.name == 'losses': v = [{'name': n} for n in v.split(',') if n]   # names, comma-separated
             if v == 'none': v = None
         over[f.name] = v
+    load_methods()
     base = dict(RECIPES[a.recipe]['overrides'])
     for s in a.set:
         check('=' in s and '.' in s.split('=')[0], f"--set takes FIELD.KEY=VALUE (e.g. sampler.m=0.5), got '{s}'.")
@@ -114,6 +109,15 @@ def cmd_models(a):
             print(f'{k:10s} {sum(p.numel() for p in m.parameters()) / 1e6:8.1f} M params  '
                   f'{model_flops(m)["forward_macs"] / 1e9:7.2f} GMACs at 32×32×4 latents')
 
+def cmd_dash(a):
+    try: import panel as pn
+    except ImportError: raise FastditError("The dashboards need Panel and HoloViews: pip install 'fastdit_lab[dash]'.") from None
+    from fastdit_lab.dash.snr import snr_explorer
+    apps = {'snr': lambda: snr_explorer(data_dir=a.data_dir)}
+    print(f'[fastdit] serving the {a.name} dashboard on http://{a.address}:{a.port}/ (Ctrl-C stops it)', flush=True)
+    pn.serve(apps[a.name], port=a.port, address=a.address, show=False, title=f'fastdit_lab · {a.name}',
+             websocket_origin=[f'{a.address}:{a.port}', f'localhost:{a.port}'])
+
 def cmd_data(a):
     from fastdit_lab.data import download
     print(f'[fastdit] {a.name} in {download(a.name, a.data_dir)}')
@@ -136,13 +140,16 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('--data-dir', default=None); e.set_defaults(fn=cmd_eval)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
     sub.add_parser('models', help='list model sizes').set_defaults(fn=cmd_models)
+    h = sub.add_parser('dash', help='serve a dashboard (snr: the SNR explorer)')
+    h.add_argument('name', choices=['snr']); h.add_argument('--port', type=int, default=5006)
+    h.add_argument('--address', default='127.0.0.1'); h.add_argument('--data-dir', default=None); h.set_defaults(fn=cmd_dash)
     d = sub.add_parser('data', help='download a dataset'); dsub = d.add_subparsers(dest='action', required=True)
     dl = dsub.add_parser('download'); dl.add_argument('name'); dl.add_argument('--data-dir', default='data'); dl.set_defaults(fn=cmd_data)
     return p
 
 def main(argv=None):
     "Entry point of the `fastdit` console script."
-    _methods()
+    load_methods()
     a = make_parser().parse_args(argv)
     try: a.fn(a)
     except FastditError as e:

@@ -21,8 +21,8 @@ from .store import RunStore
 
 # %% auto #0
 __all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'Callback', 'lr_at', 'ema_update', 'peak_flops', 'new_run_dir',
-           'check_resume', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback', 'SampleCallback',
-           'EvalCallback', 'default_callbacks', 'load_run']
+           'check_resume', 'with_data_scale', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback',
+           'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run']
 
 # %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
 class Callback:
@@ -84,6 +84,16 @@ def check_resume(saved:TrainConfig, cfg:TrainConfig, run_dir) -> TrainConfig:
     return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE})
 
 # %% ../../nbs/10_train.trainer.ipynb #ce8acd78
+def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
+    "`cfg` with `objective.data_scale` set from the measured data std when `cfg.data_std` asks for it."
+    if cfg.data_std is None: return cfg
+    from fastdit_lab.diffusion.snr import measure_data_std
+    measured = measure_data_std(dataset)['std']
+    check(measured > 0, f'The training data of {cfg.data} has zero std; data_std cannot rescale it.')
+    obj = dict(cfg.objective) if isinstance(cfg.objective, dict) else {'name': cfg.objective}
+    return dataclasses.replace(cfg, objective={**obj, 'data_scale': cfg.data_std / measured})
+
+# %% ../../nbs/10_train.trainer.ipynb #37f583e6
 class Trainer:
     "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` are added to the defaults."
     def __init__(self, cfg:TrainConfig, callbacks=(), dataset=None, accelerator=None, quiet:bool=False):
@@ -98,6 +108,8 @@ class Trainer:
         self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
         check(cfg.batch_size % acc.num_processes == 0,
               f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
+        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size, hflip=False)
+        self.cfg = cfg = with_data_scale(cfg, self.dataset)
         # the run folder: given, or a new index chosen on the main process and shared with the others
         rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
         if acc.num_processes > 1: broadcast_object_list(rd)
@@ -109,7 +121,6 @@ class Trainer:
             (self.run_dir / 'samples').mkdir(parents=True, exist_ok=True)
             atomic_write(self.run_dir / 'config.json', cfg.to_json())
         acc.wait_for_everyone()
-        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size, hflip=False)
         self.hflip = DEFAULT_HFLIP.get(cfg.data, False) if cfg.hflip is None else cfg.hflip
         self.callbacks = sorted(default_callbacks(cfg) + list(callbacks), key=lambda cb: cb.order)
         self.stage = None
@@ -300,7 +311,7 @@ class Trainer:
         model.train(was)
         return x, y
 
-# %% ../../nbs/10_train.trainer.ipynb #37f583e6
+# %% ../../nbs/10_train.trainer.ipynb #1bd8c1ff
 def memory_gb(device) -> float:
     "Peak memory of this process: CUDA allocations on a GPU, resident set size on CPU."
     if device.type == 'cuda': return torch.cuda.max_memory_allocated(device) / 1e9
@@ -349,7 +360,7 @@ class CheckpointCallback(Callback):
     def after_fit(self, tr):
         if getattr(self, 'last', None) != tr.step: tr.save()
 
-# %% ../../nbs/10_train.trainer.ipynb #1bd8c1ff
+# %% ../../nbs/10_train.trainer.ipynb #ff32932e
 class SampleCallback(Callback):
     "Class-balanced sample grids from the EMA weights every `sample_every` steps and at the end."
     order = 80
@@ -401,7 +412,7 @@ def default_callbacks(cfg:TrainConfig) -> list:
     if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))
     return cbs
 
-# %% ../../nbs/10_train.trainer.ipynb #28e9f62e
+# %% ../../nbs/10_train.trainer.ipynb #b594379c
 def load_run(run_dir, use_ema:bool=True, device='cpu'):
     "(config, components with the trained model) of the run in `run_dir`, from its newest valid checkpoint."
     run_dir = Path(run_dir)
