@@ -1,18 +1,26 @@
-"Trains a tiny recipe under `accelerate launch` and writes, per rank, the world size and a checksum of the weights."
+"Trains a tiny recipe under `accelerate launch` and writes, per rank, the world size and checksums of what must agree."
 import hashlib, json, sys
 from pathlib import Path
 import torch
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.trainer import Trainer
 
-run_dir = Path(sys.argv[1])
+run_dir, mode = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else 'importance')
+samplers = {'importance': {'name': 'iddpm_importance', 'n_bins': 4, 'history': 2},
+            'adaptive': {'name': 'adaptive', 'policy': 'beta', 'every': 4, 'sweep': 6, 'n_select': 2}}
 cfg = resolve_config('sit', model='DiT-T/4', image_size=16, steps=8, batch_size=8, log_every=4, ckpt_every=8, sample_n=10,
-                     sample_steps=2, sampler={'name': 'iddpm_importance', 'n_bins': 4, 'history': 2}, run_dir=str(run_dir))
+                     sample_steps=2, sampler=samplers[mode], run_dir=str(run_dir),
+                     instrument={'name': 'grad_variance', 'every': 4, 'n_bins': 2, 'per_bin': 2} if mode == 'adaptive' else None)
 tr = Trainer(cfg, quiet=True).fit()
 acc = tr.accelerator
-digest = lambda m: hashlib.sha256(b''.join(p.detach().cpu().numpy().tobytes() for p in m.parameters())).hexdigest()
+digest = lambda ps: hashlib.sha256(b''.join(p.detach().cpu().numpy().tobytes() for p in ps)).hexdigest()
 first = tr.batches(); x, y = next(first)
-(run_dir / f'rank{acc.process_index}.json').write_text(json.dumps(dict(
-    world=acc.num_processes, rank=acc.process_index, model=digest(tr.net), ema=digest(tr.ema),
-    sampler=tr.sampler.losses.tolist(), first_labels=y.tolist())))
+out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.parameters()), ema=digest(tr.ema.parameters()),
+           first_labels=y.tolist())
+if mode == 'importance': out['sampler'] = tr.sampler.losses.tolist()
+else:
+    out['sampler'] = digest(tr.sampler.policy.parameters()); out['selected'] = tr.sampler.selected
+    cb = next(c for c in tr.callbacks if type(c).__name__ == 'GradVarianceCallback')
+    out['grad_var'] = [float(v) for v in cb.measure(tr)['grad_var']]           # reduced over ranks: the same everywhere
+(run_dir / f'rank{acc.process_index}.json').write_text(json.dumps(out))
 acc.wait_for_everyone(); acc.end_training()

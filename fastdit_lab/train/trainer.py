@@ -241,10 +241,12 @@ class Trainer:
         finite = bool(torch.isfinite(self.grad_norm))
         if finite:
             for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr)
+            self.sampler.before_step(self)
             self.opt.step()
             self.ema_updates += 1
             d = min(sc.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates)) if sc.ema_warmup else sc.ema_decay
             ema_update(self.ema, self.net, d)
+            self.sampler.after_step(self)
             self.nonfinite_run = 0
         else: self.nonfinite_total += 1; self.nonfinite_run += 1
         self.opt.zero_grad(set_to_none=True)
@@ -407,6 +409,8 @@ class EvalCallback(Callback):
 
 def default_callbacks(cfg:TrainConfig) -> list:
     "Logging, checkpoints and sample grids; evaluation and instrumentation when the config asks for them."
+    from fastdit_lab.train.config import load_methods
+    load_methods()                                      # registers the instrumentation callbacks
     cbs = [LogCallback(), CheckpointCallback(), SampleCallback()]
     if cfg.eval_every: cbs.append(EvalCallback())
     if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))

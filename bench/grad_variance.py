@@ -1,0 +1,42 @@
+"""Overhead of the per-timestep gradient-variance instrument (train.instrument.GradVarianceCallback).
+
+Trains a recipe with the instrument measuring every `--every` steps and reports the instrument's time as a fraction
+of training time, measured directly at `--every` and scaled to the default interval (500 steps): the cost of one
+measurement does not depend on the interval. Writes JSON to bench/results/.
+
+    python bench/grad_variance.py --recipe quickstart --steps 300 --every 100
+"""
+import argparse, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write_result
+from fastdit_lab.train.config import resolve_config
+from fastdit_lab.train.instrument import GradVarianceCallback
+from fastdit_lab.train.trainer import Trainer
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--recipe', default='quickstart'); p.add_argument('--model', default=None)
+    p.add_argument('--steps', type=int, default=300); p.add_argument('--every', type=int, default=100)
+    p.add_argument('--n-bins', type=int, default=10); p.add_argument('--per-bin', type=int, default=8)
+    p.add_argument('--default-every', type=int, default=GradVarianceCallback().every)
+    a = p.parse_args()
+    over = dict(model=a.model) if a.model else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = resolve_config(a.recipe, **over, steps=a.steps, ckpt_every=10**9, sample_n=10, sample_steps=2, run_dir=f'{tmp}/run',
+                             instrument={'name': 'grad_variance', 'every': a.every, 'n_bins': a.n_bins, 'per_bin': a.per_bin})
+        tr = Trainer(cfg, quiet=True).fit()
+        cb = next(c for c in tr.callbacks if isinstance(c, GradVarianceCallback))
+        n_meas = tr.step // a.every
+        per_meas = cb.seconds / max(n_meas, 1)
+        step_s = tr.train_seconds / tr.step
+        res = dict(model=cfg.model, batch=cfg.batch_size, image_size=cfg.image_size, steps=tr.step, measurements=n_meas,
+                   seconds_per_measurement=per_meas, seconds_per_step=step_s,
+                   overhead_measured=cb.seconds / tr.train_seconds,
+                   overhead_at_default=per_meas / (a.default_every * step_s), default_every=a.default_every)
+    print(f"{res['model']} batch {res['batch']}: one measurement {per_meas:.2f} s = {per_meas / step_s:.1f} training steps; "
+          f"overhead {res['overhead_measured'] * 100:.1f}% at every={a.every}, "
+          f"{res['overhead_at_default'] * 100:.2f}% at the default every={a.default_every}")
+    print('wrote', write_result('grad_variance', vars(a), res))
+
+if __name__ == '__main__': main()
