@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.instrument.html.md"""
 
 # %% ../../nbs/11_train.instrument.ipynb #206131fe
 from __future__ import annotations
-import math, re, time
+import math, re, time, warnings
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
@@ -29,7 +29,9 @@ def per_sample_grads(net, objective, x0, y, t, noise, params:dict, plan=None):
         model = lambda *a, **k: functional_call(net, p, a, k)
         yb = None if y is None else y[None]
         return objective.loss(model, x0[None], yb, t[None], noise[None], plan=plan)['loss'][0]
-    return vmap(grad(one), in_dims=(None, 0, 0 if y is not None else None, 0, 0), randomness='different')(params, x0, y, t, noise)
+    with warnings.catch_warnings():        # vmap runs SDPA through its per-sample fallback and says so on every call
+        warnings.filterwarnings('ignore', message='There is a performance drop because we have not yet implemented')
+        return vmap(grad(one), in_dims=(None, 0, 0 if y is not None else None, 0, 0), randomness='different')(params, x0, y, t, noise)
 
 @torch.no_grad()
 def _loss(net, objective, x0, y, t, noise, plan=None):

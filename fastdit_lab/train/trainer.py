@@ -8,6 +8,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.trainer.html.md"""
 from __future__ import annotations
 import copy, dataclasses, io, json, math, os, resource, signal, sys, threading, time, warnings
 from pathlib import Path
+import numpy as np
 import torch
 from .. import __version__
 from ..core import FastditError, Registry, atomic_write, build, check, config_from_dict, rng_state, set_rng_state, seed_everything
@@ -328,9 +329,13 @@ class LogCallback(Callback):
         if tr.is_main and not tr.quiet and sys.stdout.isatty():
             from tqdm.auto import tqdm
             self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, dynamic_ncols=True)
+    U_BINS = 50                                          # histogram of the sampled noise levels, per log interval
     def after_loss(self, tr):
         for k, v in tr.res.items():
             if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
+        u = tr.process.u_of_t(tr.t.detach()).double().to(tr.device)
+        h = torch.bincount((u * self.U_BINS).long().clamp(0, self.U_BINS - 1), minlength=self.U_BINS)
+        self.u_hist = h if self.n == 0 else self.u_hist + h              # stays on the device: no sync per step
         self.n += 1
     def after_step(self, tr):
         cfg = tr.cfg
@@ -343,7 +348,11 @@ class LogCallback(Callback):
         row = dict(vals, lr=tr.opt.param_groups[0]['lr'], grad_norm=float(tr.grad_norm), img_per_s=img_s,
                    mfu=tr.flops_per_image() * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
                    mem_gb=memory_gb(tr.device), nonfinite_total=float(tr.nonfinite_total), train_seconds=tr.train_seconds)
-        if tr.store is not None: tr.store.log_scalars(tr.step, **row)
+        hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
+        if tr.store is not None:
+            tr.store.log_scalars(tr.step, **row)
+            # the density of the noise levels training actually drew (over u; diffusion.snr maps it to log-SNR)
+            tr.store.log_tbins(tr.step, 'u_density', hist / hist.sum() * self.U_BINS, edges=np.linspace(0, 1, self.U_BINS + 1))
         if cfg.trackers: tr.accelerator.log(row, step=tr.step)
         terms = ' '.join(f'{k} {v:.4f}' for k, v in vals.items())
         mfu = f"{row['mfu'] * 100:.1f}%" if peak else 'n/a'
