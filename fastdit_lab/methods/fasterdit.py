@@ -20,17 +20,20 @@ __all__ = ['ABLATION_LADDER', 'VelocityDirection']
 class VelocityDirection(LossTerm):
     "FasterDiT's direction loss: mean over locations of 1 − cos(v̂, v), the cosine taken over channels."
     name = 'direction'
-    def __init__(self, weight:float=1.0, eps:float=1e-8):
+    def __init__(self, weight:float=1.0, eps:float=1e-3):
         super().__init__(weight); self.eps = eps
     def __call__(self, ctx:LossContext) -> torch.Tensor:
         check('v' in ctx.pred and isinstance(ctx.process, Flow),
               "The velocity_direction loss needs the velocity objective on a flow process (e.g. --recipe sit).")
         v_hat, v = ctx.pred['v'].float(), ctx.process.velocity(ctx.x0, ctx.noise, ctx.t).float()
         dot = (v_hat * v).sum(1, keepdim=True)
-        # clamp the squared norms, not the norms: the gradient stays finite when a vector is (near) zero
-        inv = torch.rsqrt((v_hat * v_hat).sum(1, keepdim=True).clamp_min(self.eps ** 2)) * \
-              torch.rsqrt((v * v).sum(1, keepdim=True).clamp_min(self.eps ** 2))
-        return per_sample_mean(1 - dot * inv, ctx.aux)                      # [B]; MaskDiT's mask is honoured
+        na2, nb2 = (v_hat * v_hat).sum(1, keepdim=True), (v * v).sum(1, keepdim=True)
+        # The gradient of 1 − cos grows like 1/‖v̂‖: at DiT's zero-initialised output (v̂ = 0 at step 0) a clamped
+        # cosine (as in F.cosine_similarity, eps 1e-8) gives gradients of order 1e8 that swamp Adam's second moment
+        # for thousands of steps. Where a vector is shorter than `eps` its direction is undefined: cos = 0, no gradient.
+        defined = (na2 > self.eps ** 2) & (nb2 > self.eps ** 2)
+        cos = torch.where(defined, dot * torch.rsqrt(na2.clamp_min(self.eps ** 2)) * torch.rsqrt(nb2.clamp_min(self.eps ** 2)), 0.0)
+        return per_sample_mean(1 - cos, ctx.aux)                             # [B]; MaskDiT's mask is honoured
     def spec(self): return dict(name='velocity_direction', weight=self.weight, eps=self.eps)
 
 # %% ../../nbs/20_methods.fasterdit.ipynb #0a019724
