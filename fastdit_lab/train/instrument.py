@@ -9,7 +9,7 @@ from __future__ import annotations
 import math, re, time, warnings
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad_and_value, vmap
 from ..core import check
 from .trainer import CALLBACKS, Callback
 
@@ -24,33 +24,30 @@ def trainable_params(net:torch.nn.Module, pattern:str|None=None) -> dict:
     return ps
 
 def per_sample_grads(net, objective, x0, y, t, noise, params:dict, plan=None):
-    "Per-sample gradients {name: [B, *shape]} of the objective's unweighted per-sample loss w.r.t. `params`."
+    "Per-sample gradients {name: [B, *shape]} of the objective's unweighted per-sample loss w.r.t. `params`, and the losses [B]."
     def one(p, x0, y, t, noise):
         model = lambda *a, **k: functional_call(net, p, a, k)
         yb = None if y is None else y[None]
         return objective.loss(model, x0[None], yb, t[None], noise[None], plan=plan)['loss'][0]
     with warnings.catch_warnings():        # vmap runs SDPA through its per-sample fallback and says so on every call
         warnings.filterwarnings('ignore', message='There is a performance drop because we have not yet implemented')
-        return vmap(grad(one), in_dims=(None, 0, 0 if y is not None else None, 0, 0), randomness='different')(params, x0, y, t, noise)
-
-@torch.no_grad()
-def _loss(net, objective, x0, y, t, noise, plan=None):
-    return objective.loss(net, x0, y, t, noise, plan=plan)['loss'].float()
+        return vmap(grad_and_value(one), in_dims=(None, 0, 0 if y is not None else None, 0, 0), randomness='different')(params, x0, y, t, noise)
 
 def grad_stats(net, objective, x0, y, t, noise, params:dict, chunk:int=8, plan=None) -> dict:
     "Gradient variance (unbiased trace of the covariance), mean gradient norm and mean loss over the given samples."
     n = x0.shape[0]; check(n >= 2, 'The gradient variance needs at least 2 samples per bin.')
     total = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in params.items()}
-    sq, norms = 0.0, 0.0
+    sq, norms, loss = 0.0, 0.0, 0.0
     for i in range(0, n, chunk):
         s = slice(i, i + chunk)
-        g = per_sample_grads(net, objective, x0[s], None if y is None else y[s], t[s], noise[s], params, plan)
+        g, l = per_sample_grads(net, objective, x0[s], None if y is None else y[s], t[s], noise[s], params, plan)
+        loss += float(l.float().sum())
         sq_i = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())          # ‖g_i‖² for the chunk
         sq += float(sq_i.sum()); norms += float(sq_i.sqrt().sum())
         for k, v in g.items(): total[k] += v.float().sum(0)
     mean_sq_norm_of_mean = sum(float(v.pow(2).sum()) for v in total.values()) / n ** 2
     var = n / (n - 1) * (sq / n - mean_sq_norm_of_mean)
-    return dict(grad_var=var, grad_norm=norms / n, loss=float(_loss(net, objective, x0, y, t, noise, plan).mean()), n=n)
+    return dict(grad_var=var, grad_norm=norms / n, loss=loss / n, n=n)
 
 # %% ../../nbs/11_train.instrument.ipynb #b86f19b5
 @CALLBACKS.register('grad_variance')
