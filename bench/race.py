@@ -34,7 +34,9 @@ def race(name:str, arms:list, a:argparse.Namespace):
                                      ema_decay=0.999, ema_warmup=True, seed=seed, log_every=50, ckpt_every=10**9,
                                      sample_n=10, sample_steps=4, run_dir=f'{tmp}/{seed}-{i}'), **over})
                 tr = Trainer(cfg, quiet=True).fit()
-                with RunStore(Path(tr.run_dir) / 'store.sqlite') as st: loss = float(st.scalars()['loss'].values[-1])
+                with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:
+                    sc = st.scalars()
+                    loss = float(sc['loss'].values[-1]) if 'loss' in sc else float('nan')   # none logged in a very short run
                 r = evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                  steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device)
                 rows.append(dict(arm=label, recipe=recipe, overrides=over, seed=seed, steps=tr.step, images=tr.step * a.batch,

@@ -79,9 +79,16 @@ def cmd_sample(a):
     nc = c.num_classes
     y = torch.full((a.n,), a.label, device=dev) if a.label is not None else torch.arange(a.n, device=dev) % nc
     g = torch.Generator(device=dev).manual_seed(a.seed)
+    guide = {}
+    if a.tread_guidance:
+        from fastdit_lab.methods.tread import tread_guidance
+        try: strong, weak = (float(v) for v in a.tread_guidance.split(','))
+        except ValueError: raise FastditError(f"--tread-guidance takes STRONG,WEAK selection ratios (e.g. 0.3,0.7), "
+                                              f"got '{a.tread_guidance}'.") from None
+        guide = tread_guidance(strong, weak, labels=a.guide_labels)
     x = sample(c.model, c.objective, (a.n, *c.image_shape), y=y, method=a.method or cfg.sample_method,
                steps=a.steps or cfg.sample_steps, cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale,
-               null_class=nc, device=dev, generator=g)
+               null_class=nc, device=dev, generator=g, **guide)
     out = Path(a.out or Path(a.run) / 'samples' / f'sample_step{c.step:07d}_seed{a.seed}.png')
     save_grid(x.float().cpu(), out)
     print(f'[fastdit] {a.n} samples from step {c.step}: {out}')
@@ -133,6 +140,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('run'); s.add_argument('--n', type=int, default=64); s.add_argument('--label', type=int, default=None)
     s.add_argument('--cfg-scale', type=float, default=None); s.add_argument('--steps', type=int, default=None)
     s.add_argument('--method', default=None); s.add_argument('--seed', type=int, default=0); s.add_argument('--out', default=None)
+    s.add_argument('--tread-guidance', default=None, metavar='STRONG,WEAK',
+                   help='guide with two routed passes instead of CFG (TREAD guidance; reference: 0.3,0.7 with --cfg-scale 1.5)')
+    s.add_argument('--guide-labels', default='cond', choices=['cond', 'null'],
+                   help="labels of both TREAD-guidance passes ('null': unconditional, as the TREAD reference code)")
     s.set_defaults(fn=cmd_sample)
     e = sub.add_parser('eval', help='FID of a run against the test split')
     e.add_argument('run'); e.add_argument('--n', type=int, default=1000); e.add_argument('--kind', default='proxy', choices=['proxy', 'inception'])

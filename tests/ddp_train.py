@@ -8,9 +8,13 @@ from fastdit_lab.train.trainer import Trainer
 run_dir, mode = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else 'importance')
 samplers = {'importance': {'name': 'iddpm_importance', 'n_bins': 4, 'history': 2},
             'adaptive': {'name': 'adaptive', 'policy': 'beta', 'every': 4, 'sweep': 6, 'n_select': 2}}
-cfg = resolve_config('sit', model='DiT-T/4', image_size=16, steps=8, batch_size=8, log_every=4, ckpt_every=8, sample_n=10,
-                     sample_steps=2, sampler=samplers[mode], run_dir=str(run_dir),
-                     instrument={'name': 'grad_variance', 'every': 4, 'n_bins': 2, 'per_bin': 2} if mode == 'adaptive' else None)
+common = dict(image_size=16, steps=8, batch_size=8, log_every=4, ckpt_every=8, sample_n=10, sample_steps=2, run_dir=str(run_dir))
+if mode == 'maskdit':      # masked steps, then the unmasking fine-tune: the mask token gets no real gradient there
+    cfg = resolve_config('maskdit-ft', model='MaskDiT-T/4', stages=[{'at_step': -4, 'plan': {'name': 'maskdit', 'mask_ratio': 0.0}}],
+                         routing_every=4, **common)
+else:
+    cfg = resolve_config('sit', model='DiT-T/4', sampler=samplers[mode], **common,
+                         instrument={'name': 'grad_variance', 'every': 4, 'n_bins': 2, 'per_bin': 2} if mode == 'adaptive' else None)
 tr = Trainer(cfg, quiet=True).fit()
 acc = tr.accelerator
 digest = lambda ps: hashlib.sha256(b''.join(p.detach().cpu().numpy().tobytes() for p in ps)).hexdigest()
@@ -18,6 +22,7 @@ first = tr.batches(); x, y = next(first)
 out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.parameters()), ema=digest(tr.ema.parameters()),
            first_labels=y.tolist())
 if mode == 'importance': out['sampler'] = tr.sampler.losses.tolist()
+elif mode == 'maskdit': out['mask_token'] = digest([tr.net.mask_token])
 else:
     out['sampler'] = digest(tr.sampler.policy.parameters()); out['selected'] = tr.sampler.selected
     cb = next(c for c in tr.callbacks if type(c).__name__ == 'GradVarianceCallback')

@@ -29,3 +29,19 @@ def test_train_then_sample(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     from PIL import Image
     assert Image.open(tmp_path / 'g.png').mode == 'RGB'
+
+def test_token_plans_train_and_guide(tmp_path):
+    "TREAD and MaskDiT recipes run from the command line (with their fine-tune stage); TREAD guidance samples a grid."
+    for recipe, model in (('tread-f', 'DiT-T/2'), ('maskdit-ft', 'MaskDiT-T/2')):
+        run = tmp_path / recipe
+        r = run_cli('train', '--recipe', recipe, '--model', model, '--model-args', '{"depth": 8}', '--image-size', '16',
+                    '--steps', '8', '--batch-size', '8', '--log-every', '4', '--ckpt-every', '8', '--sample-n', '10',
+                    '--sample-steps', '3', '--routing-every', '4', '--stages', '[{"at_step": -2, "plan": null}]',
+                    '--run-dir', run)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert 'stage from step 6' in r.stdout, r.stdout[-2000:]
+    r = run_cli('sample', tmp_path / 'tread-f', '--n', '4', '--steps', '3', '--tread-guidance', '0.3,0.7', '--cfg-scale', '1.5',
+                '--out', tmp_path / 'g.png')
+    assert r.returncode == 0 and (tmp_path / 'g.png').exists(), r.stderr[-3000:]
+    r = run_cli('sample', tmp_path / 'tread-f', '--tread-guidance', 'strong', '--out', tmp_path / 'h.png')
+    assert r.returncode == 2 and 'STRONG,WEAK' in r.stderr and not (tmp_path / 'h.png').exists()

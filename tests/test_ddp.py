@@ -29,3 +29,10 @@ def test_adaptive_sampler_and_instrument_under_ddp(tmp_path):
     assert ranks[0]['sampler'] == ranks[1]['sampler']                 # the policy is updated identically on every rank
     assert ranks[0]['selected'] == ranks[1]['selected']
     assert ranks[0]['grad_var'] == ranks[1]['grad_var']               # per-rank estimates averaged over ranks
+
+def test_maskdit_with_unmasking_stage_under_ddp(tmp_path):
+    "Masked steps, then mask ratio 0: DDP must not stop on the mask token that no longer gets a real gradient."
+    ranks = launch(tmp_path / 'run', 'maskdit')
+    assert ranks[0]['mask_token'] == ranks[1]['mask_token']
+    from fastdit_lab.train.store import RunStore
+    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('routing_map') == [4, 8]

@@ -20,9 +20,15 @@ __all__ = ['SAMPLING_METHODS', 'Denoiser', 'space_timesteps', 'ddpm_sample', 'de
 class Denoiser:
     "Predictions of `model` through `objective` for labels `y`, with classifier-free guidance `cfg_scale`."
     def __init__(self, model, objective:Objective, y=None, cfg_scale:float=1.0, null_class:int|None=None,
-                 guide_channels:int|None=None, interval:tuple|None=None, plan=None):
-        check(cfg_scale == 1.0 or (y is not None and null_class is not None),
+                 guide_channels:int|None=None, interval:tuple|None=None, plan=None, guide_plans:tuple|None=None,
+                 guide_labels:str='cond'):
+        check(cfg_scale == 1.0 or guide_plans is not None or (y is not None and null_class is not None),
               'Classifier-free guidance needs class labels and the null class of the model (num_classes).')
+        check(guide_plans is None or len(guide_plans) == 2, 'guide_plans takes two token plans: (strong, weak).')
+        check(guide_labels in ('cond', 'null'), f"guide_labels must be 'cond' or 'null', got {guide_labels!r}.")
+        check(guide_labels == 'cond' or (y is not None and null_class is not None),
+              "guide_labels='null' needs class labels and the null class of the model (num_classes).")
+        self.guide_plans, self.guide_labels = guide_plans, guide_labels
         self.model, self.objective, self.y, self.cfg_scale = model, objective, y, cfg_scale
         self.null_class, self.guide_channels, self.interval, self.plan = null_class, guide_channels, interval, plan
         self.nfe = 0                                                # network evaluations (per sample)
@@ -39,6 +45,7 @@ class Denoiser:
         "Raw network output at `x`, native times `t` [B], guided when configured."
         self.nfe += 1
         if not self.guided_at(t): return self.objective.forward(self.model, x, t, self.y, self.plan)[0]
+        if self.guide_plans is not None: return self.plan_guided(x, t)
         y2 = torch.cat([self.y, torch.full_like(self.y, self.null_class)])
         out = self.objective.forward(self.model, torch.cat([x, x]), torch.cat([t, t]), y2, self.plan)[0]
         cond, uncond = out.chunk(2)
@@ -46,9 +53,16 @@ class Denoiser:
         mixed = uncond[:, :k] + self.cfg_scale * (cond[:, :k] - uncond[:, :k])
         return torch.cat([mixed, cond[:, k:]], 1)
 
+    def plan_guided(self, x, t):
+        "Guidance between a strong and a weak token plan of the same network (see above)."
+        y = self.y if self.guide_labels == 'cond' else torch.full_like(self.y, self.null_class)
+        strong, weak = (self.objective.forward(self.model, x, t, y, p)[0] for p in self.guide_plans)
+        k = self.guide_channels or x.shape[1]
+        return torch.cat([weak[:, :k] + self.cfg_scale * (strong[:, :k] - weak[:, :k]), strong[:, k:]], 1)
+
     def __call__(self, x, t): return self.objective.predict(self.raw(x, t), x, t)
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #5ea0a06a
+# %% ../../nbs/04_diffusion.sampling.ipynb #ceb6ec4b
 def space_timesteps(T:int, steps:int, rule:str='even') -> list[int]:
     "Indices kept when respacing a `T`-step chain to `steps`: IDDPM's strided rule, or `rule='ddim'`."
     check(1 <= steps <= T, f'Cannot respace {T} steps to {steps}; choose 1..{T}.')
@@ -60,7 +74,7 @@ def space_timesteps(T:int, steps:int, rule:str='even') -> list[int]:
     for _ in range(steps): kept.append(round(cur)); cur += stride
     return kept
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #d3e394d3
+# %% ../../nbs/04_diffusion.sampling.ipynb #10b35411
 @torch.no_grad()
 def ddpm_sample(den:Denoiser, shape, steps:int=250, variance:str|None=None, device='cpu', generator=None, x=None):
     "Ancestral sampling of a `DDPM` process respaced to `steps` (DiT: 250, learned variance)."
@@ -79,7 +93,7 @@ def ddpm_sample(den:Denoiser, shape, steps:int=250, variance:str|None=None, devi
         x = mean + (torch.exp(0.5 * log_var) * torch.randn(x.shape, device=device, generator=generator) if k > 0 else 0)
     return x
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #10b35411
+# %% ../../nbs/04_diffusion.sampling.ipynb #05ffe31c
 def default_grid(process:NoiseProcess, steps:int) -> torch.Tensor:
     "`steps` native times from the noise end to the data end (DDPM: IDDPM's ddim rule)."
     if isinstance(process, DDPM):
@@ -112,7 +126,7 @@ def ddim_sample(den:Denoiser, shape, steps:int=50, eta:float=0.0, device='cpu', 
         if c > 0: x = x + c * torch.randn(x.shape, device=device, generator=generator)
     return x
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #05ffe31c
+# %% ../../nbs/04_diffusion.sampling.ipynb #15f70487
 def shifted_grid(steps:int, shift:float=1.0) -> torch.Tensor:
     "Flow times 0 → 1 (SiT convention) in `steps` steps, bent by the time `shift`."
     t = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
@@ -136,7 +150,7 @@ def flow_sample(den:Denoiser, shape, steps:int=50, method:str='heun', shift:floa
         x = x + (t1 - t0) * (v0 + v1) / 2
     return x
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #15f70487
+# %% ../../nbs/04_diffusion.sampling.ipynb #ba4d78ec
 def karras_sigmas(process:EDM, steps:int) -> torch.Tensor:
     "EDM's σ grid (Karras et al. 2022, Eq. 5) with a final 0."
     i = torch.arange(steps, dtype=torch.float64)
@@ -164,7 +178,7 @@ def edm_sample(den:Denoiser, shape, steps:int=18, S_churn:float=0.0, S_min:float
         x = x_next
     return x
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #ba4d78ec
+# %% ../../nbs/04_diffusion.sampling.ipynb #6c689c5e
 SAMPLING_METHODS = {'ddpm': ddpm_sample, 'ddim': ddim_sample, 'euler': flow_sample, 'heun': flow_sample, 'edm': edm_sample}
 
 def default_method(process:NoiseProcess) -> str:
@@ -172,11 +186,11 @@ def default_method(process:NoiseProcess) -> str:
 
 def sample(model, objective:Objective, shape, y=None, method:str|None=None, steps:int|None=None, cfg_scale:float=1.0,
            null_class:int|None=None, guide_channels:int|None=None, interval:tuple|None=None, device='cpu',
-           generator=None, plan=None, **kw):
+           generator=None, plan=None, guide_plans:tuple|None=None, guide_labels:str='cond', **kw):
     "Draw samples of `shape` from `model` trained with `objective`; see the samplers above for `method` and `kw`."
     method = method or default_method(objective.process)
     check(method in SAMPLING_METHODS, f"Unknown sampling method '{method}'; choose one of {', '.join(SAMPLING_METHODS)}.")
-    den = Denoiser(model, objective, y, cfg_scale, null_class, guide_channels, interval, plan)
+    den = Denoiser(model, objective, y, cfg_scale, null_class, guide_channels, interval, plan, guide_plans, guide_labels)
     f = SAMPLING_METHODS[method]
     if method in ('euler', 'heun'): kw['method'] = method
     if steps is not None: kw['steps'] = steps
@@ -184,7 +198,7 @@ def sample(model, objective:Objective, shape, y=None, method:str|None=None, step
     scale = getattr(objective, 'data_scale', 1.0)          # the model was trained on k·x (FasterDiT data-std modulation)
     return x / scale if scale != 1.0 else x
 
-# %% ../../nbs/04_diffusion.sampling.ipynb #6c689c5e
+# %% ../../nbs/04_diffusion.sampling.ipynb #d00ec7b6
 def gmm_denoiser(process, mus:torch.Tensor, s:float, pis:torch.Tensor):
     "Exact E[x0 | x_t] at native time t for data ~ Σ π_k N(μ_k, s² I) (points of shape [B, d])."
     def f(x, t):

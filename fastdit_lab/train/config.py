@@ -18,8 +18,8 @@ from ..diffusion.objectives import OBJECTIVES, WEIGHTINGS, LOSS_TERMS
 from ..models.dit import MODELS, PLANS, make_model
 
 # %% auto #0
-__all__ = ['STAGE_FIELDS', 'RECIPES', 'PLUGIN_MODULES', 'TrainConfig', 'validate', 'load_methods', 'register_recipe',
-           'resolve_config', 'spec_of', 'build_components']
+__all__ = ['STAGE_FIELDS', 'RECIPES', 'PLUGIN_MODULES', 'TrainConfig', 'validate', 'stage_start', 'load_methods',
+           'register_recipe', 'resolve_config', 'spec_of', 'build_components']
 
 # %% ../../nbs/09_train.config.ipynb #af8bd4e9
 @dataclass
@@ -57,7 +57,7 @@ class TrainConfig:
     mixed_precision: str = 'auto'            # 'auto' (bf16 on GPU, none on CPU), 'no', 'bf16', 'fp16'
     compile: bool = False                    # torch.compile the model
     grad_checkpointing: bool = False         # recompute block activations in the backward pass
-    stages: list = field(default_factory=list)   # later stages: [{'at_step': N, <field>: value, ...}]
+    stages: list = field(default_factory=list)   # later stages: [{'at_step': N, <field>: value, ...}]; N < 0 counts from the end
     seed: int = 0
     time_budget_s: float|None = None         # stop (and checkpoint) after this much training wall time
     max_nonfinite: int = 20                  # stop after this many non-finite steps in a row
@@ -75,6 +75,7 @@ class TrainConfig:
     eval_every: int = 0                      # steps between proxy-FID evaluations (0: never)
     eval_n: int = 1000                       # generated images per evaluation
     instrument: dict|None = None             # per-timestep statistics callback spec
+    routing_every: int = 500                 # steps between routing maps when a token plan is in use (0: never)
     trackers: list = field(default_factory=list)  # accelerate trackers to mirror scalars to ('tensorboard', 'wandb')
     peak_tflops: float|None = None           # hardware peak for MFU; None = known GPUs only
 
@@ -99,7 +100,13 @@ def validate(cfg:TrainConfig) -> TrainConfig:
         check(isinstance(st, dict) and isinstance(st.get('at_step'), int), f"Each stage needs an integer 'at_step', got {st}.")
         bad = [k for k in st if k != 'at_step' and k not in STAGE_FIELDS]
         check(not bad, f"Stage fields {bad} cannot change mid-run; stages may set: {', '.join(sorted(STAGE_FIELDS))}.")
+        check(0 <= stage_start(st, cfg.steps) < cfg.steps, f"Stage at_step {st['at_step']} is outside the run's {cfg.steps} "
+              'steps; use 0 ≤ at_step < steps, or a negative at_step to count from the end (-1000: the last 1000 steps).')
     return cfg
+
+def stage_start(stage:dict, steps:int) -> int:
+    "The step a stage starts at: `at_step`, or `steps + at_step` when negative (a fine-tune of the last |at_step| steps)."
+    return stage['at_step'] if stage['at_step'] >= 0 else steps + stage['at_step']
 
 STAGE_FIELDS = {'plan', 'lr', 'losses', 'objective', 'sampler', 'weighting', 'label_dropout', 'mixed_precision',
                 'ema_decay', 'grad_clip'}

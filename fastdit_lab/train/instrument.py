@@ -6,15 +6,16 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.instrument.html.md"""
 
 # %% ../../nbs/11_train.instrument.ipynb #206131fe
 from __future__ import annotations
-import math, re, time, warnings
+import copy, math, re, time, warnings
 import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
 from ..core import check
+from ..models.dit import processed_map
 from .trainer import CALLBACKS, Callback
 
 # %% auto #0
-__all__ = ['trainable_params', 'per_sample_grads', 'grad_stats', 'GradVarianceCallback']
+__all__ = ['trainable_params', 'per_sample_grads', 'grad_stats', 'GradVarianceCallback', 'RoutingMapCallback']
 
 # %% ../../nbs/11_train.instrument.ipynb #e81b88f1
 def trainable_params(net:torch.nn.Module, pattern:str|None=None) -> dict:
@@ -92,3 +93,50 @@ class GradVarianceCallback(Callback):
             tr.store.log_scalars(tr.step, instrument_seconds=self.seconds)
     def state_dict(self): return dict(seconds=self.seconds)
     def load_state_dict(self, s): self.seconds = s.get('seconds', 0.0)
+
+# %% ../../nbs/11_train.instrument.ipynb #2c31322e
+@CALLBACKS.register('routing_maps')
+class RoutingMapCallback(Callback):
+    "Which tokens each block processed, for `n` fixed images every `every` steps, and per-block token counts."
+    order = 75
+    def __init__(self, every:int=500, n:int=4, u:float=0.5):
+        check(every > 0 and n > 0 and 0 < u < 1, 'routing_maps needs every > 0, n > 0 and 0 < u < 1.')
+        self.every, self.n, self.u = every, n, u
+        self.counts, self.batches = None, 0
+
+    def after_loss(self, tr):
+        aux, depth = tr.res.get('aux') or {}, len(tr.net.blocks)
+        counts = torch.full((depth,), float(tr.net.num_tokens))
+        for first, last, idx in aux.get('routes', []): counts[first:last + 1] = idx.shape[1]
+        self.counts = counts if self.counts is None else self.counts + counts
+        self.batches += 1
+
+    @torch.no_grad()
+    def record(self, tr) -> np.ndarray:
+        "The routing map [n, depth, h, w] of the fixed images under the active plan."
+        net, dev, n = tr.net, tr.device, min(self.n, len(tr.dataset))
+        with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+            xs, ys = zip(*(tr.dataset[i] for i in range(n)))
+            x0, y = torch.stack(xs).to(dev), torch.as_tensor(ys, device=dev)
+            g = torch.Generator(device=dev).manual_seed(tr.cfg.seed)
+            t = tr.process.t_of_u(torch.full((n,), self.u, dtype=torch.float64)).to(dev)
+            x_t = tr.process.add_noise(x0, torch.randn(x0.shape, generator=g, device=dev), t)
+            plan = copy.copy(tr.plan) if tr.plan is not None else None
+            if plan is not None: plan.generator = g
+            was = net.training; net.train()                    # plans route in training mode only
+            try: _, aux = tr.objective.forward(net, x_t, t, y, plan)
+            finally: net.train(was)
+        side = int(net.num_tokens ** 0.5)
+        m = processed_map(aux, len(net.blocks), net.num_tokens, n).reshape(n, -1, side, side)
+        return m.to(torch.uint8).numpy(), ((x0.float().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    def after_step(self, tr):
+        if tr.step % self.every or not tr.is_main or tr.store is None: return
+        maps, images = self.record(tr)
+        if 'routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'routing_images', images)
+        tr.store.log_array(tr.step, 'routing_map', maps)
+        if self.batches:
+            mean = (self.counts / self.batches).numpy().astype(np.float32)
+            tr.store.log_array(tr.step, 'block_tokens', mean)
+            tr.store.log_scalars(tr.step, token_fraction=float(mean.mean() / tr.net.num_tokens))
+        self.counts, self.batches = None, 0

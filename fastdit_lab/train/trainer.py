@@ -17,7 +17,7 @@ from ..diffusion.sampling import sample
 from ..diffusion.timesteps import TimestepSampler
 from ..models.flops import model_flops
 from .checkpoint import clean_partial, load_latest, save_checkpoint
-from .config import TrainConfig, build_components, validate
+from .config import TrainConfig, build_components, stage_start, validate
 from .store import RunStore
 
 # %% auto #0
@@ -192,12 +192,12 @@ class Trainer:
     def stage_config(self, step:int) -> TrainConfig:
         "The config in force at `step` (the base config with every stage reached so far applied)."
         cfg = self.cfg
-        for st in sorted(self.cfg.stages, key=lambda s: s['at_step']):
-            if step >= st['at_step']: cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
+        for st in sorted(self.cfg.stages, key=lambda s: stage_start(s, self.cfg.steps)):
+            if step >= stage_start(st, self.cfg.steps): cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
         return cfg
 
     def _apply_stage(self, step, force=False):
-        starts = [s['at_step'] for s in self.cfg.stages if s['at_step'] <= step]
+        starts = [stage_start(s, self.cfg.steps) for s in self.cfg.stages if stage_start(s, self.cfg.steps) <= step]
         key = max(starts) if starts else None
         if key == self.stage and not force: return
         self.stage, sc = key, self.stage_config(step)
@@ -208,7 +208,7 @@ class Trainer:
         self.active = sc
         if self.net.y_embedder is not None: self.net.y_embedder.dropout_prob = sc.label_dropout
         if key is not None: self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for k, v in
-                                       next(s for s in self.cfg.stages if s['at_step'] == key).items() if k != 'at_step'))
+                                       next(s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key).items() if k != 'at_step'))
 
     # --- the loop ----------------------------------------------------------------------------------------------
     def batches(self):
@@ -423,6 +423,8 @@ def default_callbacks(cfg:TrainConfig) -> list:
     cbs = [LogCallback(), CheckpointCallback(), SampleCallback()]
     if cfg.eval_every: cbs.append(EvalCallback())
     if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))
+    if cfg.routing_every and (cfg.plan or any(st.get('plan') for st in cfg.stages)):
+        cbs.append(build(CALLBACKS, dict(name='routing_maps', every=cfg.routing_every)))
     return cbs
 
 # %% ../../nbs/10_train.trainer.ipynb #b594379c
