@@ -14,8 +14,8 @@ from .core import FastditError, check
 from .train.config import load_methods
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_sample', 'cmd_eval', 'cmd_recipes', 'cmd_models', 'cmd_dash',
-           'cmd_data', 'make_parser', 'main']
+__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'inference_plan', 'cmd_sample', 'cmd_eval', 'cmd_recipes',
+           'cmd_models', 'cmd_dash', 'cmd_data', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
 def _field_type(tp):
@@ -70,6 +70,10 @@ def cmd_train(a):
     tr = Trainer(config_from_args(a)).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
 
+def inference_plan(plan):
+    "The run's token plan if it also runs at inference (DyDiT), else None (TREAD and MaskDiT sample densely)."
+    return plan if getattr(plan, 'inference', False) else None
+
 def cmd_sample(a):
     from fastdit_lab.train.trainer import load_run
     from fastdit_lab.diffusion.sampling import sample
@@ -88,7 +92,7 @@ def cmd_sample(a):
         guide = tread_guidance(strong, weak, labels=a.guide_labels)
     x = sample(c.model, c.objective, (a.n, *c.image_shape), y=y, method=a.method or cfg.sample_method,
                steps=a.steps or cfg.sample_steps, cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale,
-               null_class=nc, device=dev, generator=g, **guide)
+               null_class=nc, device=dev, generator=g, plan=inference_plan(c.plan), **guide)
     out = Path(a.out or Path(a.run) / 'samples' / f'sample_step{c.step:07d}_seed{a.seed}.png')
     save_grid(x.float().cpu(), out)
     print(f'[fastdit] {a.n} samples from step {c.step}: {out}')
@@ -100,7 +104,8 @@ def cmd_eval(a):
     cfg, c = load_run(a.run, device=dev)
     r = evaluate_fid(c.model, c.objective, cfg.data, data_dir=a.data_dir or cfg.data_dir, n=a.n, image_size=cfg.image_size,
                      method=cfg.sample_method, steps=a.steps or cfg.sample_steps,
-                     cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale, kind=a.kind, device=dev)
+                     cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale, kind=a.kind, device=dev,
+                     plan=inference_plan(c.plan))
     print(json.dumps(dict(r, run=str(a.run), step=c.step), indent=1))
 
 def cmd_recipes(a):

@@ -320,8 +320,8 @@ def inception_fid(real_images, fake_images, batch_size:int=32, device='cpu', met
 # %% ../nbs/06b_eval.ipynb #cfbc652d
 @torch.no_grad()
 def generate(model, objective, n:int, num_classes:int|None, image_shape, batch_size:int=64, method:str|None=None,
-             steps:int|None=None, cfg_scale:float=1.0, seed:int=0, device='cpu'):
-    "`n` samples (clamped to [-1, 1], on the CPU) of `image_shape` and their class-balanced labels."
+             steps:int|None=None, cfg_scale:float=1.0, seed:int=0, device='cpu', plan=None):
+    "`n` samples (clamped to [-1, 1], on the CPU) of `image_shape` and their class-balanced labels; `plan`: an inference plan."
     from fastdit_lab.diffusion.sampling import sample
     check(n >= 1, f'generate needs n ≥ 1, got {n}.')
     labels = torch.arange(n) % num_classes if num_classes else None
@@ -333,7 +333,7 @@ def generate(model, objective, n:int, num_classes:int|None, image_shape, batch_s
             b = min(batch_size, n - i)
             y = labels[i:i + b].to(device) if labels is not None else None
             x = sample(model, objective, (b, *image_shape), y=y, method=method, steps=steps, cfg_scale=cfg_scale,
-                       null_class=num_classes if cfg_scale != 1.0 else None, device=device, generator=gen)
+                       null_class=num_classes if cfg_scale != 1.0 else None, device=device, generator=gen, plan=plan)
             out.append(x.float().clamp(-1, 1).cpu())
     finally: model.train(was_training)
     return torch.cat(out), labels
@@ -354,7 +354,7 @@ def _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, d
 
 def evaluate_fid(model, objective, dataset_name:str, data_dir=None, n:int=2000, image_size:int|None=None,
                  kind:str='proxy', n_real:int|None=None, batch_size:int=64, method:str|None=None, steps:int|None=None,
-                 cfg_scale:float=1.0, seed:int=0, device='cpu', net:FeatureNet|None=None, cache_dir=None) -> dict:
+                 cfg_scale:float=1.0, seed:int=0, device='cpu', net:FeatureNet|None=None, cache_dir=None, plan=None) -> dict:
     "FID of `n` samples of `model` against `dataset_name`'s test split (`kind`: 'proxy' or 'inception')."
     test, real = _real_reference(dataset_name, data_dir, image_size, n_real, seed)
     C, H, W = test.image_shape
@@ -364,7 +364,7 @@ def evaluate_fid(model, objective, dataset_name:str, data_dir=None, n:int=2000, 
     from fastdit_lab.diffusion.sampling import default_method
     method = method or default_method(objective.process)
     k = getattr(model, 'num_classes', test.num_classes) or None                # an unconditional model gets no labels
-    fake, _ = generate(model, objective, n, k, (C, H, W), batch_size, method, steps, cfg_scale, seed, device)
+    fake, _ = generate(model, objective, n, k, (C, H, W), batch_size, method, steps, cfg_scale, seed, device, plan)
     extra = dict(sampler=dict(method=method, steps=steps, cfg_scale=cfg_scale, seed=seed))
     return _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra)
 

@@ -45,3 +45,25 @@ def test_token_plans_train_and_guide(tmp_path):
     assert r.returncode == 0 and (tmp_path / 'g.png').exists(), r.stderr[-3000:]
     r = run_cli('sample', tmp_path / 'tread-f', '--tread-guidance', 'strong', '--out', tmp_path / 'h.png')
     assert r.returncode == 2 and 'STRONG,WEAK' in r.stderr and not (tmp_path / 'h.png').exists()
+
+def test_dydit_finetune_from_a_dense_run(tmp_path):
+    "Train a dense DiT, fine-tune it as DyDiT from its folder (stages 1 and 2), record widths and maps, sample dynamically."
+    common = ['--image-size', '16', '--batch-size', '8', '--log-every', '4', '--sample-n', '10', '--sample-steps', '3']
+    r = run_cli('train', '--recipe', 'dit', '--model', 'DiT-T/4', '--steps', '6', '--ckpt-every', '6', *common,
+                '--run-dir', tmp_path / 'dense')
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--steps', '8', '--ckpt-every', '8', *common,
+                '--init-from', tmp_path / 'dense', '--routing-every', '4',
+                '--run-dir', tmp_path / 'dy')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'initialised from' in r.stdout and 'new (routers)' in r.stdout, r.stdout[-2000:]
+    assert 'stage from step 1' in r.stdout                                # 15 % of 8 steps: stage 2 from step 1
+    from fastdit_lab.train.store import RunStore
+    with RunStore(tmp_path / 'dy' / 'store.sqlite') as st:
+        assert st.array('head_width', 8).values.shape == (20, 6) and st.array('routing_map', 8).values.shape[1] == 6
+        assert 'flops_ratio' in st.scalars() and 'flops' in st.scalars()
+    r = run_cli('sample', tmp_path / 'dy', '--n', '4', '--steps', '3', '--out', tmp_path / 'g.png')
+    assert r.returncode == 0 and (tmp_path / 'g.png').exists(), r.stderr[-3000:]
+    r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--steps', '2', *common,
+                '--init-from', tmp_path / 'nothing', '--run-dir', tmp_path / 'bad')
+    assert r.returncode == 2 and 'does not exist' in r.stderr, r.stderr[-2000:]

@@ -64,10 +64,12 @@ class LossContext:
     target: torch.Tensor                                # what the objective regresses (ε, v, or x0)
     aux: dict = field(default_factory=dict)
     model: object = None
+    objective: object = None                            # the objective itself (a term may rerun its denoising loss)
 
 class LossTerm:
     "An additional per-sample loss term, added with `weight` to the objective's total."
     name = 'term'
+    step = 0                                            # the training step, set by the trainer (for schedules)
     def __init__(self, weight:float=1.0): self.weight = weight
     def __call__(self, ctx:LossContext) -> torch.Tensor: raise NotImplementedError
     def spec(self): return dict(name=self.name, weight=self.weight)
@@ -110,18 +112,23 @@ class Objective:
         "Per-sample losses [B]: `loss` (total), `mse`, one entry per extra term, and `aux`."
         x0 = x0 * self.data_scale if self.data_scale != 1.0 else x0
         x_t = self.process.add_noise(x0, noise, t)
+        total, terms, out, pred, target, aux = self.denoising_loss(model, x0, x_t, y, t, noise, plan)
+        ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model, self)
+        for term in self.terms:
+            v = term(ctx); terms[term.name] = v; total = total + term.weight * v
+        terms.update(aux.get('metrics', {}))            # per-sample diagnostics a plan wants logged (not in the loss)
+        return dict(loss=total, **terms, aux=aux)
+
+    def denoising_loss(self, model, x0, x_t, y, t, noise, plan=None):
+        "The objective's own per-sample loss at `x_t` (weighted MSE + its extras), without the extra terms."
         out, aux = self.forward(model, x_t, t, y, plan)
         check(out.shape[1] >= x0.shape[1], f'The model outputs {out.shape[1]} channels but the data has {x0.shape[1]}.')
         pred, target = self.predict(out, x_t, t), self.target(x0, noise, t)
-        main = pred[self.pred_key]
-        mse = per_sample_mean((main.float() - target.float()) ** 2, aux)
+        mse = per_sample_mean((pred[self.pred_key].float() - target.float()) ** 2, aux)
         terms = dict(mse=mse)
         total = self.sample_weight(t).to(mse.device) * mse
         total = total + self.extra_losses(out, pred, x0, x_t, t, aux, terms)
-        ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model)
-        for term in self.terms:
-            v = term(ctx); terms[term.name] = v; total = total + term.weight * v
-        return dict(loss=total, **terms, aux=aux)
+        return total, terms, out, pred, target, aux
 
     def extra_losses(self, out, pred, x0, x_t, t, aux, terms): return 0.0
     def spec(self):

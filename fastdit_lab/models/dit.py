@@ -131,6 +131,7 @@ class FinalLayer(nn.Module):
 class TokenPlan:
     "Runs the blocks of a DiT on tokens `x` [B, N, D] with conditioning `c`; the base plan is dense."
     generator = None
+    inference = False           # True: samplers use the plan too (DyDiT); False: a training-time plan (TREAD, MaskDiT)
     def run(self, model, x, c, aux:dict): return model.run_blocks(x, c, range(len(model.blocks)))
     def spec(self) -> dict: return {'name': 'dense'}
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
@@ -159,6 +160,7 @@ def processed_map(aux:dict, depth:int, num_tokens:int, batch:int) -> torch.Tenso
     for first, last, idx in aux.get('routes', []):
         sel = torch.zeros(batch, num_tokens, dtype=torch.bool).scatter_(1, idx.cpu(), True)
         m[:, first:last + 1] = sel[:, None]
+    if aux.get('token_masks') is not None: m &= aux['token_masks'].detach().cpu() > 0.5
     return m
 
 # %% ../../nbs/05_models.dit.ipynb #b542c09f
@@ -213,11 +215,12 @@ class DiT(nn.Module):
         x = x.reshape(x.shape[0], h, w, p, p, c)
         return torch.einsum('nhwpqc->nchpwq', x).reshape(x.shape[0], c, h * p, w * p)
 
-    def embed(self, x, t, y):
-        "Tokens with positions [B, N, D] and conditioning vector c [B, D]."
+    def embed(self, x, t, y, aux:dict|None=None):
+        "Tokens with positions [B, N, D] and conditioning vector c [B, D]; the timestep embedding goes to `aux['t_emb']`."
         check(x.shape[-2:] == (self.input_size, self.input_size),
               f'The model was built for {self.input_size}×{self.input_size} inputs, got {tuple(x.shape[-2:])}.')
-        c = self.t_embedder(t)
+        c = t_emb = self.t_embedder(t)
+        if aux is not None: aux['t_emb'] = t_emb
         if self.y_embedder is not None: c = c + self.y_embedder(y, self.training)
         return self.x_embedder(x) + self.pos_embed, c
 
@@ -230,8 +233,8 @@ class DiT(nn.Module):
 
     def forward(self, x, t, y=None, plan:TokenPlan|None=None, return_aux:bool=False):
         "Output [B, out_channels, H, W] for inputs `x` [B, C, H, W], times `t` [B], labels `y` [B]."
-        x, c = self.embed(x, t, y)                                           # (B, N, D), (B, D)
         aux = {}
+        x, c = self.embed(x, t, y, aux if plan is not None else None)        # (B, N, D), (B, D)
         x = self.run_blocks(x, c, range(len(self.blocks))) if plan is None else plan.run(self, x, c, aux)
         x = self.unpatchify(self.head(x, c, aux))                            # (B, out_channels, H, W)
         return (x, aux) if return_aux else x

@@ -29,6 +29,7 @@ class TrainConfig:
     # --- what is trained
     model: str = 'DiT-S/2'                   # MODELS name: DiT-{S,B,L,XL}/{2,4,8}, or DiT-T/* for CPU runs
     model_args: dict = field(default_factory=dict)   # extra constructor options for the model
+    init_from: str|None = None               # start from these weights (a run folder, a checkpoint, official DiT .pt)
     process: dict = field(default_factory=lambda: {'name': 'ddpm'})       # noise process spec
     objective: dict = field(default_factory=lambda: {'name': 'eps'})      # objective spec
     sampler: dict = field(default_factory=lambda: {'name': 'uniform'})    # timestep sampler spec
@@ -97,7 +98,8 @@ def validate(cfg:TrainConfig) -> TrainConfig:
     check(cfg.log_every > 0 and cfg.ckpt_every > 0, 'log_every and ckpt_every must be positive.')
     check(cfg.model in MODELS, f"Unknown model '{cfg.model}'; choose one of: {', '.join(MODELS)}.")
     for st in cfg.stages:
-        check(isinstance(st, dict) and isinstance(st.get('at_step'), int), f"Each stage needs an integer 'at_step', got {st}.")
+        check(isinstance(st, dict) and (isinstance(st.get('at_step'), int) or (isinstance(st.get('at_step'), float)
+              and 0 < st['at_step'] < 1)), f"Each stage needs 'at_step': a step, or a fraction of the run in (0, 1); got {st}.")
         bad = [k for k in st if k != 'at_step' and k not in STAGE_FIELDS]
         check(not bad, f"Stage fields {bad} cannot change mid-run; stages may set: {', '.join(sorted(STAGE_FIELDS))}.")
         check(0 <= stage_start(st, cfg.steps) < cfg.steps, f"Stage at_step {st['at_step']} is outside the run's {cfg.steps} "
@@ -105,8 +107,10 @@ def validate(cfg:TrainConfig) -> TrainConfig:
     return cfg
 
 def stage_start(stage:dict, steps:int) -> int:
-    "The step a stage starts at: `at_step`, or `steps + at_step` when negative (a fine-tune of the last |at_step| steps)."
-    return stage['at_step'] if stage['at_step'] >= 0 else steps + stage['at_step']
+    "The step a stage starts at: `at_step`; `steps + at_step` when negative (the last |at_step| steps); a fraction of `steps`."
+    a = stage['at_step']
+    if isinstance(a, float): return int(a * steps)
+    return a if a >= 0 else steps + a
 
 STAGE_FIELDS = {'plan', 'lr', 'losses', 'objective', 'sampler', 'weighting', 'label_dropout', 'mixed_precision',
                 'ema_decay', 'grad_clip'}

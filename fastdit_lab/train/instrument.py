@@ -108,6 +108,8 @@ class RoutingMapCallback(Callback):
         aux, depth = tr.res.get('aux') or {}, len(tr.net.blocks)
         counts = torch.full((depth,), float(tr.net.num_tokens))
         for first, last, idx in aux.get('routes', []): counts[first:last + 1] = idx.shape[1]
+        if aux.get('token_masks') is not None:              # DyDiT: tokens that ran each block's MLP, mean over the batch
+            counts = torch.minimum(counts, (aux['token_masks'].detach().float().cpu() > 0.5).sum(-1).float().mean(0))
         self.counts = counts if self.counts is None else self.counts + counts
         self.batches += 1
 
@@ -135,6 +137,8 @@ class RoutingMapCallback(Callback):
         maps, images = self.record(tr)
         if 'routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'routing_images', images)
         tr.store.log_array(tr.step, 'routing_map', maps)
+        if hasattr(tr.plan, 'width_table'):                  # DyDiT: head / MLP-group widths per noise level × block
+            for k, v in tr.plan.width_table(tr.net, tr.process).items(): tr.store.log_array(tr.step, k, v)
         if self.batches:
             mean = (self.counts / self.batches).numpy().astype(np.float32)
             tr.store.log_array(tr.step, 'block_tokens', mean)

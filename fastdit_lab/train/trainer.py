@@ -131,11 +131,15 @@ class Trainer:
         seed_everything(cfg.seed)                               # the same initial weights (and EMA) on every rank
         c = build_components(cfg, self.dataset.image_shape, self.dataset.num_classes)
         self.net = c.model                                      # the plain module: weights, EMA, FLOPs
+        if cfg.init_from: self.init_weights(cfg.init_from)     # a resumed run replaces them with its checkpoint below
         self.net.grad_checkpointing = cfg.grad_checkpointing
         self.process, self.sampler, self.objective, self.plan = c.process, c.sampler, c.objective, c.plan
         self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
         seed_everything(cfg.seed * 1000 + self.accelerator.process_index)   # then each rank its own noise and timesteps
-        self.opt = torch.optim.AdamW([p for p in self.net.parameters() if p.requires_grad], lr=cfg.lr, betas=cfg.betas,
+        # a model may ask for parameter groups with their own lr multiplier (`param_groups()`, e.g. DyDiT's routers)
+        groups = self.net.param_groups() if hasattr(self.net, 'param_groups') else [dict(params=list(self.net.parameters()))]
+        groups = [dict(g, params=[p for p in g['params'] if p.requires_grad]) for g in groups]
+        self.opt = torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay, fused=self.device.type == 'cuda')
         self.step, self.ema_updates, self.nonfinite_total, self.nonfinite_run = 0, 0, 0, 0
         self.train_seconds = 0.0
@@ -230,6 +234,7 @@ class Trainer:
             flip = torch.rand(x.shape[0], device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         t, w = self.sampler.sample(x.shape[0], x.device, x0=x)
+        for term in self.objective.terms: term.step = self.step      # schedules inside loss terms (DyDiT's FLOPs target)
         noise = torch.randn_like(x)
         self.x0, self.y, self.t = x, y, t
         with self.accelerator.autocast():
@@ -241,7 +246,7 @@ class Trainer:
         self.grad_norm = self.accelerator.clip_grad_norm_(self.net.parameters(), sc.grad_clip or float('inf'))
         finite = bool(torch.isfinite(self.grad_norm))
         if finite:
-            for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr)
+            for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr) * g.get('lr_mult', 1.0)
             self.sampler.before_step(self)
             self.opt.step()
             self.ema_updates += 1
@@ -300,6 +305,27 @@ class Trainer:
 
     def flops_per_image(self) -> float: return model_flops(self.net, self.plan)['train_flops']
 
+    @property
+    def inference_plan(self):
+        "The active plan if it also runs at inference (DyDiT), else None."
+        return self.plan if getattr(self.plan, 'inference', False) else None
+
+    def init_weights(self, src):
+        "Load starting weights from a run folder (its newest checkpoint's EMA), a checkpoint file or an official DiT .pt."
+        src = Path(src)
+        if src.is_dir():
+            ck = load_latest(src / 'checkpoints')
+            check(ck is not None, f'{src} has no valid checkpoint to initialise from; pass a run folder with checkpoints.')
+            src = ck['ema'] if ck['ema'] is not None else ck['model']
+        from fastdit_lab.models.dit import load_dit_weights, read_state_dict
+        sd = read_state_dict(src)
+        own = self.net.state_dict()
+        hits = [k for k in own if k.removeprefix('module.') in sd or k in sd]
+        check(hits, f'No weight of {src if not isinstance(src, dict) else "the checkpoint"} fits this model; check the model size.')
+        load_dit_weights(self.net, sd, strict=False)
+        self.say(f'initialised from {self.cfg.init_from}: {len(hits)} of {len(own)} tensors loaded, '
+                 f'{len(own) - len(hits)} new ({", ".join(sorted({k.split(".")[0] for k in own if k not in sd})) or "none"})')
+
     @torch.no_grad()
     def generate(self, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
         "`n` samples (class-balanced labels unless given) from the EMA (or live) weights."
@@ -310,7 +336,8 @@ class Trainer:
         y = torch.as_tensor(labels, device=self.device) if labels is not None else torch.arange(n, device=self.device) % nc
         g = torch.Generator(device=self.device).manual_seed(seed)
         x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method, steps=sc.sample_steps,
-                   cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc, device=self.device, generator=g)
+                   cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc, device=self.device, generator=g,
+                   plan=self.inference_plan)
         model.train(was)
         return x, y
 
@@ -404,7 +431,7 @@ class EvalCallback(Callback):
         from fastdit_lab.eval import evaluate_fid
         r = evaluate_fid(tr.ema, tr.objective, tr.cfg.data, data_dir=tr.cfg.data_dir, n=tr.cfg.eval_n,
                          image_size=tr.cfg.image_size, method=tr.active.sample_method, steps=tr.active.sample_steps,
-                         cfg_scale=tr.active.sample_cfg, device=tr.device)
+                         cfg_scale=tr.active.sample_cfg, device=tr.device, plan=tr.inference_plan)
         if tr.store is not None:
             tr.store.log_scalars(tr.step, fid=r['fid']); tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
         tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")

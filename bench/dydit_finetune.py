@@ -1,0 +1,89 @@
+"""DyDiT end to end at small scale: train a dense DiT on a real dataset, fine-tune it as DyDiT to λ = 0.5 and 0.7, and
+report proxy FID before/after, the achieved FLOPs ratio and the measured sampling speed-up of the sliced path.
+
+The dense model and both fine-tunes use the DiT objective (DDPM, ε + learned variance), as DyDiT does. Fine-tunes
+start from the dense run's EMA weights (`init_from`), run the `dydit` / `dydit-0.7` recipes with a short target
+warm-up and a router learning rate `--router-lr-mult` times the model's (the reference fine-tunes for 150k+ steps at
+one lr; a CPU budget of minutes cannot move the routers' initial biases otherwise), and are sampled with their
+dynamic plan. Speed: DDIM sampling of the same batch, dense vs dynamic, rounds
+interleaved, median. Writes JSON to bench/results/.
+
+    python bench/dydit_finetune.py --data fashion-mnist --data-dir ../shared/data/fashion-mnist --dense-budget 300 --ft-budget 150
+"""
+import argparse, statistics, sys, tempfile, time
+from pathlib import Path
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from common import write_result
+from fastdit_lab.diffusion.sampling import sample
+from fastdit_lab.eval import evaluate_fid
+from fastdit_lab.methods.dydit import dynamic_macs
+from fastdit_lab.models.flops import model_flops
+from fastdit_lab.train.config import resolve_config
+from fastdit_lab.train.trainer import Trainer
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default='fashion-mnist'); p.add_argument('--data-dir', default=None)
+    p.add_argument('--size', default='T/2'); p.add_argument('--image-size', type=int, default=None)
+    p.add_argument('--dense-budget', type=float, default=300); p.add_argument('--ft-budget', type=float, default=150)
+    p.add_argument('--batch', type=int, default=64); p.add_argument('--n', type=int, default=500)
+    p.add_argument('--sample-steps', type=int, default=50, help='DDIM steps for FID and speed')
+    p.add_argument('--lams', type=float, nargs='+', default=[0.5, 0.7])
+    p.add_argument('--router-lr-mult', type=float, default=100.0,
+                   help='routers lr / model lr: a few hundred steps must move biases that start at 15 and 35')
+    a = p.parse_args()
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    common = dict(data=a.data, data_dir=a.data_dir, image_size=a.image_size, steps=10**9, batch_size=a.batch,
+                  ema_decay=0.999, ema_warmup=True, log_every=25, ckpt_every=10**9, sample_n=10, sample_steps=4,
+                  sample_method='ddim', routing_every=0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        dense = Trainer(resolve_config('dit', model=f'DiT-{a.size}', lr=1e-3, warmup_steps=50, time_budget_s=a.dense_budget,
+                                       run_dir=f'{tmp}/dense', **common), quiet=True).fit()
+        def fid(tr, plan=None):
+            return evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
+                                method='ddim', steps=a.sample_steps, device=device, plan=plan)['fid']
+        f0 = fid(dense)
+        rows.append(dict(model='dense', steps=dense.step, train_seconds=dense.train_seconds, fid=f0, flops_ratio=1.0))
+        print(f'dense: {dense.step} steps, proxy FID {f0:.2f}', flush=True)
+        for lam in a.lams:
+            recipe = 'dydit' if lam == 0.5 else 'dydit-0.7'
+            flops = {'name': 'flops', 'weight': 2.0, 'target': lam, 'hold_steps': 20, 'warmup_steps': 200}
+            over = dict(model=f'DyDiT-{a.size}', model_args={'router_lr_mult': a.router_lr_mult}, init_from=f'{tmp}/dense', time_budget_s=a.ft_budget,
+                        run_dir=f'{tmp}/dy{lam}', losses=[flops, {'name': 'complete_model'}], lr=1e-4, **common)
+            over['stages'] = [{'at_step': 100, 'losses': [flops]}] if lam == 0.5 else []
+            tr = Trainer(resolve_config(recipe, **over), quiet=True).fit()
+            plan = tr.inference_plan
+            f1 = fid(tr, plan)
+            # speed and achieved ratio on one sampling batch: dense EMA of the dense run vs this run's dynamic EMA
+            shape, y = (a.batch, *tr.dataset.image_shape), torch.arange(a.batch, device=device) % tr.dataset.num_classes
+            ratios, macs = [], []
+            orig = plan.run
+            def rec(model, x, c, aux):
+                out = orig(model, x, c, aux)
+                ratios.append(float(aux['metrics']['flops_ratio'].mean())); macs.append(float(dynamic_macs(model, aux).mean()))
+                return out
+            def timed(model, pl):
+                g = torch.Generator(device=device).manual_seed(0)
+                if device.type == 'cuda': torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                with torch.no_grad(): sample(model, tr.objective, shape, y=y, method='ddim', steps=a.sample_steps, device=device, generator=g, plan=pl)
+                if device.type == 'cuda': torch.cuda.synchronize()
+                return time.perf_counter() - t0
+            plan.run = rec; timed(tr.ema, plan); plan.run = orig; timed(dense.ema, None)
+            td, ty = [], []
+            for r in range(3):
+                for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    (td if which == 0 else ty).append(timed(dense.ema, None) if which == 0 else timed(tr.ema, plan))
+            dense_macs = model_flops(dense.ema)['forward_macs']
+            row = dict(model=f'DyDiT λ={lam}', recipe=recipe, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
+                       flops_ratio=statistics.mean(ratios), forward_macs_ratio=statistics.mean(macs) / dense_macs,
+                       dense_sample_seconds=statistics.median(td), dydit_sample_seconds=statistics.median(ty),
+                       speedup=statistics.median(td) / statistics.median(ty))
+            rows.append(row)
+            print(f"λ={lam}: {tr.step} fine-tune steps, proxy FID {f1:.2f} (dense {f0:.2f}), block-FLOPs ratio "
+                  f"{row['flops_ratio']:.3f}, forward MACs {row['forward_macs_ratio']:.3f} of dense, speed-up ×{row['speedup']:.2f}", flush=True)
+    print('wrote', write_result('dydit_finetune', dict(vars(a), device=str(device)), rows))
+
+if __name__ == '__main__': main()
