@@ -12,6 +12,9 @@ common = dict(image_size=16, steps=8, batch_size=8, log_every=4, ckpt_every=8, s
 if mode == 'maskdit':      # masked steps, then the unmasking fine-tune: the mask token gets no real gradient there
     cfg = resolve_config('maskdit-ft', model='MaskDiT-T/4', stages=[{'at_step': -4, 'plan': {'name': 'maskdit', 'mask_ratio': 0.0}}],
                          routing_every=4, **common)
+elif mode == 'dydit':      # two forwards of the DDP model per step (dynamic + complete), then stage 2 with one
+    cfg = resolve_config('dydit', model='DyDiT-T/4', stages=[{'at_step': 4, 'losses': [{'name': 'flops', 'target': 0.5}]}],
+                         **common)
 else:
     cfg = resolve_config('sit', model='DiT-T/4', sampler=samplers[mode], **common,
                          instrument={'name': 'grad_variance', 'every': 4, 'n_bins': 2, 'per_bin': 2} if mode == 'adaptive' else None)
@@ -23,6 +26,7 @@ out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.
            first_labels=y.tolist())
 if mode == 'importance': out['sampler'] = tr.sampler.losses.tolist()
 elif mode == 'maskdit': out['mask_token'] = digest([tr.net.mask_token])
+elif mode == 'dydit': out['routers'] = digest(tr.net.routers.parameters())
 else:
     out['sampler'] = digest(tr.sampler.policy.parameters()); out['selected'] = tr.sampler.selected
     cb = next(c for c in tr.callbacks if type(c).__name__ == 'GradVarianceCallback')

@@ -36,3 +36,8 @@ def test_maskdit_with_unmasking_stage_under_ddp(tmp_path):
     assert ranks[0]['mask_token'] == ranks[1]['mask_token']
     from fastdit_lab.train.store import RunStore
     with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('routing_map') == [4, 8]
+
+def test_dydit_two_forwards_per_step_under_ddp(tmp_path):
+    "Stage 1 runs the DDP model twice per step (dynamic and complete); the routers stay identical across ranks."
+    ranks = launch(tmp_path / 'run', 'dydit')
+    assert ranks[0]['routers'] == ranks[1]['routers']
