@@ -122,13 +122,11 @@ def cmd_models(a):
                   f'{model_flops(m)["forward_macs"] / 1e9:7.2f} GMACs at 32×32×4 latents')
 
 def cmd_dash(a):
-    try: import panel as pn
+    try: import panel, holoviews
     except ImportError: raise FastditError("The dashboards need Panel and HoloViews: pip install 'fastdit_lab[dash]'.") from None
-    from fastdit_lab.dash.snr import snr_explorer
-    apps = {'snr': lambda: snr_explorer(data_dir=a.data_dir)}
-    print(f'[fastdit] serving the {a.name} dashboard on http://{a.address}:{a.port}/ (Ctrl-C stops it)', flush=True)
-    pn.serve(apps[a.name], port=a.port, address=a.address, show=False, title=f'fastdit_lab · {a.name}',
-             websocket_origin=[f'{a.address}:{a.port}', f'localhost:{a.port}'])
+    from fastdit_lab.dash.app import serve
+    runs = [] if a.runs == ['snr'] and not Path('snr').exists() else a.runs      # `fastdit dash snr`: the explorer alone
+    serve(runs, port=a.port, address=a.address, allow_network=a.allow_network, interval=a.interval, data_dir=a.data_dir)
 
 def cmd_data(a):
     from fastdit_lab.data import download
@@ -156,9 +154,13 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument('--data-dir', default=None); e.set_defaults(fn=cmd_eval)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
     sub.add_parser('models', help='list model sizes').set_defaults(fn=cmd_models)
-    h = sub.add_parser('dash', help='serve a dashboard (snr: the SNR explorer)')
-    h.add_argument('name', choices=['snr']); h.add_argument('--port', type=int, default=5006)
-    h.add_argument('--address', default='127.0.0.1'); h.add_argument('--data-dir', default=None); h.set_defaults(fn=cmd_dash)
+    h = sub.add_parser('dash', help='serve the dashboards: live monitors of RUN folders, run comparison, SNR explorer')
+    h.add_argument('runs', nargs='*', metavar='RUN', help='run folders, or folders of runs (none, or snr: the SNR explorer alone)')
+    h.add_argument('--port', type=int, default=5006)
+    h.add_argument('--address', default=None, help='interface to bind (default 127.0.0.1)')
+    h.add_argument('--allow-network', action='store_true', help='bind to every interface (no login: anyone reaching the port sees the runs)')
+    h.add_argument('--interval', type=float, default=1.0, help='seconds between polls of the run stores')
+    h.add_argument('--data-dir', default=None); h.set_defaults(fn=cmd_dash)
     d = sub.add_parser('data', help='download a dataset'); dsub = d.add_subparsers(dest='action', required=True)
     dl = dsub.add_parser('download'); dl.add_argument('name'); dl.add_argument('--data-dir', default='data'); dl.set_defaults(fn=cmd_data)
     return p

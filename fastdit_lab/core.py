@@ -91,8 +91,8 @@ def _coerce(value, tp, where):
         check(v is not None, f"{where} must be {'an integer' if tp is int else 'a number'}, got {value!r}.")
         return v
     if tp is str:
-        check(isinstance(value, (str, int, float)), f"{where} must be a string, got {value!r}.")
-        return str(value)
+        check(isinstance(value, (str, int, float, os.PathLike)), f"{where} must be a string, got {value!r}.")
+        return str(value)                              # paths (run_dir, data_dir) may come as Path objects
     return value
 
 def config_from_dict(cls, d:dict, where:str=None):

@@ -1,6 +1,7 @@
-"""The SNR explorer in a real browser: `fastdit dash snr` serves it, Chromium renders it, and moving a widget
-changes the plotted configuration."""
-import os, shutil, subprocess, sys, time, urllib.request
+"""The dashboards in a real browser (Debian's Chromium driven by Playwright): the SNR explorer reacts to its widgets,
+and the live monitor follows a run that trains in another process while the page is open."""
+import json, os, re, shutil, subprocess, sys, time, urllib.request
+from pathlib import Path
 import pytest
 from conftest import free_port
 
@@ -9,30 +10,82 @@ ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--
         '--disable-component-update', '--disable-sync']
 pytestmark = [pytest.mark.ui, pytest.mark.skipif(CHROMIUM is None, reason='Chromium not installed: apt-get install chromium (CI does)')]
 
-@pytest.fixture
-def served():
-    port = free_port()
-    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'dash', 'snr', '--port', str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f'http://127.0.0.1:{port}/'
-    for _ in range(120):
-        try: urllib.request.urlopen(url, timeout=2); break
+def start(args, url, what):
+    "Start `python -m fastdit_lab.cli *args` and wait until `url` answers."
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(240):
+        try: urllib.request.urlopen(url, timeout=2); return p
         except OSError: time.sleep(0.5)
-        if p.poll() is not None: pytest.fail('the dashboard server exited: ' + p.stdout.read()[-2000:])
-    yield url
-    p.terminate(); p.wait(10)
+        if p.poll() is not None: pytest.fail(f'the {what} exited: ' + p.stdout.read()[-2000:])
+    p.kill(); pytest.fail(f'the {what} did not answer at {url}')
 
-def test_snr_explorer_renders_and_updates(served):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        errors = []; page.on('pageerror', lambda e: errors.append(str(e)))
-        page.goto(served)
-        page.get_by_text('1: DDPM linear β · uniform · s=1').first.wait_for(timeout=30_000)   # the medians table
-        assert page.locator('canvas').count() >= 1                                            # the Bokeh plot
-        # switch configuration 1 to the EDM process: the table follows
-        page.get_by_role('combobox').first.select_option('EDM')
-        page.get_by_text('1: EDM · uniform · s=1').first.wait_for(timeout=30_000)
-        assert not errors, errors
-        browser.close()
+def stop(p):
+    p.terminate()
+    try: p.wait(30)
+    except subprocess.TimeoutExpired: p.kill(); p.wait()
+
+class Browser:
+    "A Chromium page that records page errors, failed requests and HTTP errors."
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+        self.pw = sync_playwright().start()
+        self.browser = self.pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        self.page = self.browser.new_page(viewport={'width': 1400, 'height': 1000})
+        self.problems = []
+        self.page.on('pageerror', lambda e: self.problems.append(f'page error: {e}'))
+        self.page.on('requestfailed', lambda r: self.problems.append(f'request failed: {r.url} {r.failure}'))
+        self.page.on('response', lambda r: r.status >= 400 and self.problems.append(f'HTTP {r.status}: {r.url}'))
+        return self
+    def __exit__(self, *exc): self.browser.close(); self.pw.stop()
+
+def test_snr_explorer_renders_and_updates():
+    port = free_port(); url = f'http://127.0.0.1:{port}/'
+    server = start(['dash', 'snr', '--port', str(port)], url, 'dashboard server')
+    try:
+        with Browser() as b:
+            page = b.page
+            page.goto(url)
+            page.get_by_text('1: DDPM linear β · uniform · s=1').first.wait_for(timeout=30_000)   # the medians table
+            assert page.locator('canvas').count() >= 1                                            # the Bokeh plot
+            page.get_by_role('combobox').first.select_option('EDM')          # configuration 1 to EDM: the table follows
+            page.get_by_text('1: EDM · uniform · s=1').first.wait_for(timeout=30_000)
+            assert not b.problems, b.problems
+    finally: stop(server)
+
+def shown_step(page) -> int:
+    "The step in the monitor's header ('step N / total')."
+    return int(re.search(r'step (\d+)', page.get_by_text(re.compile(r'^step \d+$')).first.inner_text()).group(1))
+
+def test_monitor_follows_a_training_run(tmp_path):
+    run = tmp_path / 'runs' / 'live'
+    plan = json.dumps({'name': 'tread', 'ratio': 0.5, 'start': 1, 'end': 2})
+    train = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'train', '--recipe', 'quickstart', '--steps', '100000',
+                              '--time-budget-s', '240', '--log-every', '2', '--plan', plan, '--routing-every', '10',
+                              '--instrument', json.dumps({'name': 'grad_variance', 'every': 10}), '--sample-every', '30',
+                              '--sample-n', '16', '--sample-steps', '6', '--ckpt-every', '100000', '--run-dir', str(run)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    port = free_port(); url = f'http://127.0.0.1:{port}/'
+    server = start(['dash', str(run), '--port', str(port), '--interval', '0.5'], url, 'dashboard server')
+    try:
+        with Browser() as b:
+            page = b.page
+            page.goto(url)
+            page.get_by_text(re.compile(r'^step \d+$')).first.wait_for(timeout=60_000)     # the run's first log interval
+            first, t0 = shown_step(page), time.time()
+            while shown_step(page) <= first and time.time() - t0 < 60: time.sleep(0.5)
+            assert shown_step(page) > first, 'the step count did not rise within 60 s'
+            # the heatmap of per-noise-level gradient variance and the routing maps appear once they are logged
+            page.get_by_text('No per-noise-level statistics').first.wait_for(state='hidden', timeout=60_000)
+            page.get_by_text('No routing maps').first.wait_for(state='hidden', timeout=60_000)
+            page.get_by_text('Newest grid: step').first.wait_for(timeout=90_000)
+            assert page.get_by_role('combobox').first.input_value() == 'grad_var'
+            assert page.locator('canvas').count() >= 8                     # loss, throughput, heatmap, profile, densities, images
+            assert page.get_by_text('Could not draw').count() == 0
+            time.sleep(2)
+            shot = tmp_path / 'monitor.png'
+            page.screenshot(path=str(shot), full_page=True)
+            if os.environ.get('FASTDIT_SCREENSHOTS'): shutil.copy(shot, Path(os.environ['FASTDIT_SCREENSHOTS']) / shot.name)
+            assert shot.stat().st_size > 50_000                            # a rendered page, not a blank one
+            assert not b.problems, b.problems
+    finally:
+        stop(server); stop(train)

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from ..core import FastditError, atomic_write, check, to_list
 
 # %% auto #0
-__all__ = ['RunStore']
+__all__ = ['every_kth', 'RunStore']
 
 # %% ../../nbs/07_train.store.ipynb #dc537e2f
 _SCHEMA = """
@@ -59,7 +59,7 @@ def _names_sql(table:str) -> str:
             'SELECT x FROM n WHERE x IS NOT NULL')
 
 # %% ../../nbs/07_train.store.ipynb #c23caa91
-def _every_kth(steps:np.ndarray, max_points:int|None) -> np.ndarray:
+def every_kth(steps:np.ndarray, max_points:int|None) -> np.ndarray:
     "At most `max_points` of the sorted `steps`: every k-th one from the first, and always the last."
     if max_points is None: return steps
     check(int(max_points) >= 1, f'max_points must be at least 1, got {max_points}.')
@@ -210,6 +210,9 @@ class RunStore:
     def array_names(self) -> list[str]:
         "Names of the logged arrays, sorted."
         return [r[0] for r in self._q(_names_sql('arrays'))]
+    def data_version(self) -> int:
+        "A number that changes whenever another connection commits (SQLite's data_version): equal twice, nothing new."
+        return self._q('PRAGMA data_version')[0][0]
 
 # %% ../../nbs/07_train.store.ipynb #563ddf66
 @patch
@@ -273,7 +276,7 @@ def scalars(self:RunStore, names=None, since_step=None, max_points=None) -> xr.D
             only = f' AND name IN ({",".join("?" * len(names))})' if given else ''
             sql = f'SELECT DISTINCT step FROM scalars INDEXED BY scalars_step WHERE step >= ?{only}'
             steps = np.array([r[0] for r in q(sql, (lo, *names) if given else (lo,))], dtype=np.int64)
-            sel = _in_chunks(_every_kth(steps, max_points))
+            sel = _in_chunks(every_kth(steps, max_points))
         cols = []
         for k in names:                                   # one range or lookup on the (name, step) key per name
             if sel is None: cols.append(q('SELECT step, value FROM scalars WHERE name = ? AND step >= ?', (k, lo)))
@@ -298,7 +301,7 @@ def tbins(self:RunStore, name:str, since_step=None, max_points=None) -> xr.DataA
         if max_points is None: rows = q(sql.format(', data'), (name, lo))
         else:
             steps = np.array([r[0] for r in q(sql.format(''), (name, lo))])
-            rows = sorted(r for c in _in_chunks(_every_kth(steps, max_points)) for r in q(
+            rows = sorted(r for c in _in_chunks(every_kth(steps, max_points)) for r in q(
                 f'SELECT step, data FROM tbins WHERE name = ? AND step IN ({",".join("?" * len(c))})', (name, *c)))
     edges = np.array(json.loads(edges[0][0])) if edges else None
     good = []

@@ -10,6 +10,7 @@ import copy, dataclasses, io, json, math, os, resource, signal, sys, threading, 
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 from .. import __version__
 from ..core import FastditError, Registry, atomic_write, build, check, config_from_dict, rng_state, set_rng_state, seed_everything
 from ..data import DEFAULT_HFLIP, EpochSampler, make_dataset
@@ -17,13 +18,13 @@ from ..diffusion.sampling import sample
 from ..diffusion.timesteps import TimestepSampler
 from ..models.flops import model_flops
 from .checkpoint import clean_partial, load_latest, save_checkpoint
-from .config import TrainConfig, build_components, stage_start, validate
+from .config import TrainConfig, build_components, resolve_config, stage_start, validate
 from .store import RunStore
 
 # %% auto #0
 __all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'Callback', 'lr_at', 'ema_update', 'peak_flops', 'new_run_dir',
            'check_resume', 'with_data_scale', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback',
-           'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run']
+           'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
 class Callback:
@@ -469,3 +470,33 @@ def load_run(run_dir, use_ema:bool=True, device='cpu'):
     c.model.load_state_dict(ck['ema'] if use_ema and ck['ema'] is not None else ck['model'])
     c.model.to(device).eval(); c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
     return cfg, c
+
+# %% ../../nbs/10_train.trainer.ipynb #44ddf446
+@patch
+def stop(self:Trainer):
+    "Ask `fit` to finish the current step, checkpoint and return (safe to call from another thread)."
+    self._stop = True
+
+class BackgroundRun:
+    "A `Trainer` fitting on a daemon thread; `join()` waits for it and re-raises an error it stopped with."
+    def __init__(self, trainer:Trainer):
+        self.trainer, self.run_dir, self.error = trainer, trainer.run_dir, None
+        self.thread = threading.Thread(target=self._fit, name=f'fastdit training {trainer.run_dir.name}', daemon=True)
+        self.thread.start()
+    def _fit(self):
+        try: self.trainer.fit()
+        except BaseException as e: self.error = e
+    @property
+    def alive(self) -> bool: return self.thread.is_alive()
+    @property
+    def step(self) -> int: return self.trainer.step
+    def stop(self): self.trainer.stop()
+    def join(self, timeout:float|None=None) -> Trainer:
+        self.thread.join(timeout)
+        if self.error is not None: raise self.error
+        return self.trainer
+    def __repr__(self): return f"BackgroundRun('{self.run_dir}', step {self.step}, {'training' if self.alive else 'done'})"
+
+def train_in_background(recipe:str='quickstart', callbacks=(), **overrides) -> BackgroundRun:
+    "Train `recipe` with config `overrides` on a background thread; the config and data are checked before it starts."
+    return BackgroundRun(Trainer(resolve_config(recipe, **overrides), callbacks=callbacks, quiet=True))
