@@ -475,7 +475,8 @@ class RoutingView(MonitorView):
 
 # %% ../../nbs/31_dash.monitor.ipynb #385a7926
 def _ago(seconds:float) -> str:
-    return f'{seconds:.0f} s' if seconds < 120 else f'{seconds / 60:.0f} min' if seconds < 7200 else f'{seconds / 3600:.1f} h'
+    "Coarse on purpose: the header redraws only when this text changes."
+    return f'{seconds // 10 * 10:.0f} s' if seconds < 120 else f'{seconds // 60:.0f} min' if seconds < 7200 else f'{seconds // 3600:.0f} h'
 
 class RunMonitor(Viewer):
     "The live monitor of one run folder: polls its store every `interval` seconds and updates every view."
@@ -511,8 +512,15 @@ class RunMonitor(Viewer):
         "Poll the store once and update every view (the periodic callback calls this)."
         t0 = time.perf_counter()
         u = self.last_update = self.data.poll()
-        for v in self.views: v.update(u)
-        self.header.object = self._header(u)
+        header = self._header(u)
+        quiet = (u.scalars is None and not u.tbins and not u.arrays and u.meta is None and header == self.header.object
+                 and not any(v._pending for v in self.views))
+        if not quiet:          # an idle poll touches no model: the page costs nothing while a run is paused
+            # Bokeh walks the whole document after every plot change; held and frozen, it walks it once for all
+            # the views, and their events go to the browser together
+            with pn.io.hold(freeze=True):
+                for v in self.views: v.update(u)
+                if header != self.header.object: self.header.object = header
         self.refresh_seconds = time.perf_counter() - t0
         return u
 
