@@ -89,3 +89,33 @@ def test_monitor_follows_a_training_run(tmp_path):
             assert not b.problems, b.problems
     finally:
         stop(server); stop(train)
+
+def test_jupyterlab_runs_the_tutorial_with_a_live_monitor(tmp_path):
+    "The tutorial notebook in JupyterLab, offline: training on a kernel thread, the monitor below the cell follows it."
+    ROOT = Path(__file__).resolve().parents[1]
+    shutil.copy(ROOT / 'nbs' / 'tutorials' / 'live_monitor.ipynb', tmp_path / 'live_monitor.ipynb')
+    port = free_port()
+    lab = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
+                            '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True',
+                            f'--notebook-dir={tmp_path}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(120):
+            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=2); break
+            except OSError: time.sleep(0.5)
+        with Browser() as b:
+            page = b.page
+            page.goto(f'http://127.0.0.1:{port}/lab/tree/live_monitor.ipynb')
+            page.locator('.jp-NotebookPanel').first.wait_for(timeout=60_000)
+            page.wait_for_timeout(3000)                                     # the kernel starts
+            page.get_by_text('Run', exact=True).first.click()
+            page.get_by_text('Run All Cells', exact=True).first.click()
+            page.get_by_text(re.compile(r'^step \d+$')).first.wait_for(timeout=120_000)
+            first = shown_step(page)
+            page.get_by_text('step 80', exact=True).first.wait_for(timeout=240_000)   # it followed the run to the end
+            assert first < 80 and page.locator('canvas').count() >= 8
+            assert page.get_by_text('Could not draw').count() == 0
+            page.screenshot(path=str(tmp_path / 'jupyterlab.png'))
+            # offline, only Panel's optional stylesheets from its CDN fail; its JavaScript is inlined
+            errors = [p for p in b.problems if not (p.startswith('request failed: https://cdn.holoviz.org/') and '.css' in p)]
+            assert not errors, errors
+    finally: stop(lab)

@@ -139,8 +139,8 @@ def dashboard(runs=(), interval:float=1.0, data_dir=None) -> pn.Tabs:
 
 def notebook_extension():
     "Load Panel and HoloViews for inline output in JupyterLab, with their JavaScript inlined (works offline)."
-    pn.extension(inline=True)
-    hv.extension('bokeh', logo=False)
+    pn.extension(inline=True)       # hv.extension would add a second, CDN-loaded copy of Bokeh: the backend is enough
+    bokeh_backend()
 
 LOOPBACK = ('127.0.0.1', 'localhost', '::1')
 

@@ -17,11 +17,12 @@ import holoviews as hv
 from panel.viewable import Viewer
 from ..core import FastditError, build, check
 from ..train.store import RunStore, every_kth
+from .snr import bokeh_backend
 
 # %% auto #0
-__all__ = ['SYSTEM_SCALARS', 'THROUGHPUT_SCALARS', 'SPARSE_SCALARS', 'loss_columns', 'Update', 'RunData', 'bokeh_backend',
-           'MonitorView', 'CurvesView', 'TbinView', 'logsnr_histogram', 'DensityView', 'routing_mosaic', 'SamplesView',
-           'RoutingView', 'RunMonitor']
+__all__ = ['SYSTEM_SCALARS', 'THROUGHPUT_SCALARS', 'SPARSE_SCALARS', 'loss_columns', 'Update', 'RunData', 'MonitorView',
+           'CurvesView', 'TbinView', 'logsnr_histogram', 'DensityView', 'routing_mosaic', 'SamplesView', 'RoutingView',
+           'RunMonitor']
 
 # %% ../../nbs/31_dash.monitor.ipynb #7c4168e1
 # scalars that describe the optimiser or the machine rather than the objective; every other scalar is a loss term
@@ -152,12 +153,9 @@ class RunData(param.Parameterized):
         if self.store is not None: self.store.close(); self.store = None
 
 # %% ../../nbs/31_dash.monitor.ipynb #b1abebb5
-def bokeh_backend():
-    "Load HoloViews' Bokeh backend once (plot options need a loaded backend; notebooks and servers may not have one)."
-    if 'bokeh' not in hv.Store.renderers: hv.extension('bokeh', logo=False)
-
 def _opts(el, **kw):
-    "Shared look: responsive width, hover, no Bokeh logo."
+    "Shared look: responsive width, hover; `framewise`: each frame sets its axis ranges (the first is often empty)."
+    if isinstance(el, hv.Overlay): el = el.opts(hv.opts.Curve(framewise=True), hv.opts.Histogram(framewise=True))
     return el.opts(responsive=True, min_height=kw.pop('height', 240), tools=['hover'], toolbar='above', framewise=True, **kw)
 
 class MonitorView(Viewer):
@@ -335,34 +333,32 @@ class DensityView(MonitorView):
                                 u=u, pu=pu, pl=pl, sampler=cfg['sampler'].get('name', '?'))
         return self._static
 
+    # the overlays keep the same three labelled items from the first frame on, empty until their data arrives: an item
+    # (and so a legend) appearing later is a model the notebook front end has no view for
     def _over_u(self, data):
-        els = [hv.Curve([], 'noise level u', 'density')]
-        if data is not None:
-            a, hist, adaptive = data
-            if hist is not None:
-                els.append(hv.Histogram((hist.attrs['edges'], hist.values[-1]), kdims=['noise level u'], vdims=['density'],
-                                        label='sampled').opts(alpha=0.4, line_alpha=0))
-            if a['pu'] is not None: els.append(hv.Curve((a['u'], a['pu']), 'noise level u', 'density', label=a['sampler']))
-            if adaptive is not None:
-                els.append(hv.Curve((adaptive.t_bin.values, adaptive.values[-1]), 'noise level u', 'density',
-                                    label='adaptive'))
-        step = f' (step {int(hist.step[-1])})' if data is not None and data[1] is not None else ''
+        a, hist, adaptive = data if data is not None else (None, None, None)
+        edges, h = (hist.attrs['edges'], hist.values[-1]) if hist is not None else (np.array([0.0, 1.0]), np.zeros(1))
+        pu = (a['u'], a['pu']) if a is not None and a['pu'] is not None else ([], [])
+        ad = (adaptive.t_bin.values, adaptive.values[-1]) if adaptive is not None else ([], [])
+        els = [hv.Histogram((edges, h), kdims=['noise level u'], vdims=['density'], label='sampled').opts(alpha=0.4, line_alpha=0),
+               hv.Curve(pu, 'noise level u', 'density', label='configured sampler'),
+               hv.Curve(ad, 'noise level u', 'density', label='adaptive sampler')]
+        step = f' (step {int(hist.step[-1])})' if hist is not None else ''
         return _opts(hv.Overlay(els), title=f'density of the noise level u{step}', legend_position='top_right')
 
     def _over_lam(self, data):
-        els = [hv.Curve([], 'log-SNR λ', 'density')]
-        if data is not None:
-            a, hist, adaptive = data
-            if hist is not None:
-                lam, d = logsnr_histogram(a['process'], hist.attrs['edges'], hist.values[-1], a['data_std'])
-                els.append(hv.Histogram((lam, d), kdims=['log-SNR λ'], vdims=['density'], label='sampled').opts(alpha=0.4, line_alpha=0))
-            if a['pl'] is not None:
-                els.append(hv.Curve((a['pl'].log_snr.values, a['pl'].values), 'log-SNR λ', 'density', label='analytic'))
-            if adaptive is not None and 'edges' in adaptive.attrs:
-                lam, d = logsnr_histogram(a['process'], adaptive.attrs['edges'], adaptive.values[-1], a['data_std'])
-                els.append(hv.Curve(((lam[1:] + lam[:-1]) / 2, d), 'log-SNR λ', 'density', label='adaptive'))
-            title = f"density of log-SNR λ ({a['std_label']})"
-        else: title = 'density of log-SNR λ'
+        a, hist, adaptive = data if data is not None else (None, None, None)
+        lam_h, d_h, pl, ad = np.array([0.0, 1.0]), np.zeros(1), ([], []), ([], [])
+        if a is not None and hist is not None:
+            lam_h, d_h = logsnr_histogram(a['process'], hist.attrs['edges'], hist.values[-1], a['data_std'])
+        if a is not None and a['pl'] is not None: pl = (a['pl'].log_snr.values, a['pl'].values)
+        if a is not None and adaptive is not None and 'edges' in adaptive.attrs:
+            lam, d = logsnr_histogram(a['process'], adaptive.attrs['edges'], adaptive.values[-1], a['data_std'])
+            ad = ((lam[1:] + lam[:-1]) / 2, d)
+        els = [hv.Histogram((lam_h, d_h), kdims=['log-SNR λ'], vdims=['density'], label='sampled').opts(alpha=0.4, line_alpha=0),
+               hv.Curve(pl, 'log-SNR λ', 'density', label='analytic'),
+               hv.Curve(ad, 'log-SNR λ', 'density', label='adaptive sampler')]
+        title = f"density of log-SNR λ ({a['std_label']})" if a is not None else 'density of log-SNR λ'
         return _opts(hv.Overlay(els), title=title, legend_position='top_right')
 
     def refresh(self, u:Update):
@@ -449,7 +445,8 @@ class RoutingView(MonitorView):
 
     def _tokens(self, data):
         d = data
-        if not d or 'block_tokens' not in d: return hv.Bars([], 'block', 'tokens')
+        if not d or 'block_tokens' not in d: return _opts(hv.Bars([('0', 0.0)], 'block', 'tokens processed'),   # categorical
+                                                          title='mean tokens per block', height=220)        # from the start
         b = d['block_tokens']
         return _opts(hv.Bars(([str(i) for i in range(len(b))], b.values), 'block', 'tokens processed'),
                      title=f"mean tokens per block (step {b.attrs['step']})", height=220)

@@ -12,7 +12,8 @@ from ..core import FastditError, check
 from ..diffusion.snr import logsnr_pdf, logsnr_quantiles, measure_data_std
 
 # %% auto #0
-__all__ = ['PROCESS_CHOICES', 'SAMPLER_CHOICES', 'PALETTE', 'sampler_spec', 'explorer_data', 'explorer_figure', 'snr_explorer']
+__all__ = ['PROCESS_CHOICES', 'SAMPLER_CHOICES', 'PALETTE', 'sampler_spec', 'bokeh_backend', 'explorer_data', 'explorer_figure',
+           'snr_explorer']
 
 # %% ../../nbs/30_dash.snr.ipynb #e8efff24
 PROCESS_CHOICES = {'DDPM linear β': {'name': 'ddpm', 'schedule': 'linear'}, 'DDPM cosine β': {'name': 'ddpm', 'schedule': 'cosine'},
@@ -26,6 +27,12 @@ def sampler_spec(name:str, m:float=0.0, s:float=1.0) -> dict:
     if name == 'logit_normal': return dict(name=name, m=m, s=s)
     if name == 'edm_lognormal': return dict(name=name, P_mean=m, P_std=s)
     return dict(name=name)
+
+def bokeh_backend():
+    "Load HoloViews' Bokeh backend, once, without writing its JavaScript into a notebook (Panel's extension does that)."
+    import holoviews as hv
+    if 'bokeh' not in hv.Store.renderers: hv.renderer('bokeh')
+    hv.Store.current_backend = 'bokeh'
 
 def explorer_data(configs:list[dict], lam=None, n_mc:int=200_000) -> list[dict]:
     "Density, median and 5–95 % range of each config (dicts of label, process, sampler, data_std); errors per row."
@@ -42,7 +49,7 @@ def explorer_data(configs:list[dict], lam=None, n_mc:int=200_000) -> list[dict]:
 def explorer_figure(configs:list[dict], **kw):
     "A HoloViews overlay of the configs' log-SNR densities, with a dashed line at each median."
     import holoviews as hv
-    if 'bokeh' not in hv.Store.renderers: hv.extension('bokeh', logo=False)   # options need a loaded backend
+    bokeh_backend()                                   # options need a loaded backend
     els = []
     for r in explorer_data(configs, **kw):
         if r['error']: continue
@@ -70,7 +77,7 @@ def snr_explorer(datasets=('shapes', 'mnist', 'fashion-mnist', 'cifar10'), data_
     try:
         import panel as pn, holoviews as hv
     except ImportError: raise FastditError("The dashboards need Panel and HoloViews: pip install 'fastdit_lab[dash]'.") from None
-    hv.extension('bokeh', logo=False)
+    bokeh_backend()
     slots = [_slot(pn, 0, 'DDPM linear β', 'uniform'), _slot(pn, 1, 'flow (linear)', 'uniform'),
              _slot(pn, 2, 'flow (linear)', 'logit_normal')]
     ds = pn.widgets.Select(name='measure data std from', options=['—'] + list(datasets), value='—')
