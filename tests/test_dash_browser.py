@@ -1,5 +1,6 @@
-"""The dashboards in a real browser (Debian's Chromium driven by Playwright): the SNR explorer reacts to its widgets,
-and the live monitor follows a run that trains in another process while the page is open."""
+"""The dashboards in a real browser (Debian's Chromium driven by Playwright): the SNR explorer (under `panel serve`)
+reacts to its widgets, the live monitor (under `fastdit dash`) follows a run that trains in another process while
+the page is open, and the tutorial notebook does the same inline in JupyterLab."""
 import json, os, re, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
@@ -10,9 +11,10 @@ ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--
         '--disable-component-update', '--disable-sync']
 pytestmark = [pytest.mark.ui, pytest.mark.skipif(CHROMIUM is None, reason='Chromium not installed: apt-get install chromium (CI does)')]
 
-def start(args, url, what):
-    "Start `python -m fastdit_lab.cli *args` and wait until `url` answers."
-    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start(args, url, what, cmd=None):
+    "Start `python -m fastdit_lab.cli *args` (or `cmd`) and wait until `url` answers."
+    cmd = cmd or [sys.executable, '-m', 'fastdit_lab.cli', *args]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for _ in range(240):
         try: urllib.request.urlopen(url, timeout=2); return p
         except OSError: time.sleep(0.5)
@@ -39,8 +41,11 @@ class Browser:
     def __exit__(self, *exc): self.browser.close(); self.pw.stop()
 
 def test_snr_explorer_renders_and_updates():
-    port = free_port(); url = f'http://127.0.0.1:{port}/'
-    server = start(['dash', 'snr', '--port', str(port)], url, 'dashboard server')
+    "Served by Panel's own server from `dash/serve.py` (no run folders: the SNR explorer alone)."
+    import fastdit_lab.dash.serve as served
+    port = free_port(); url = f'http://127.0.0.1:{port}/serve'
+    server = start([], url, 'panel server', cmd=[sys.executable, '-m', 'panel', 'serve', served.__file__,
+                                                 '--address', '127.0.0.1', '--port', str(port)])
     try:
         with Browser() as b:
             page = b.page

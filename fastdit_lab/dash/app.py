@@ -163,12 +163,10 @@ def serve(runs=(), port:int=5006, address:str|None=None, allow_network:bool=Fals
 
 # %% ../../nbs/32_dash.app.ipynb #248e96ef
 def _main(argv=None):
-    "`panel serve fastdit_lab/dash/app.py --args RUN_DIR ... [--interval S]`"
+    "The app's arguments when Panel serves `dash/serve.py`: RUN_DIR ... [--interval S] [--data-dir D]."
     ap = argparse.ArgumentParser(prog='fastdit_lab.dash.app')
     ap.add_argument('runs', nargs='*'); ap.add_argument('--interval', type=float, default=1.0)
     ap.add_argument('--data-dir', default=None)
     a = ap.parse_args(argv)
     pn.extension()
     dashboard(a.runs, a.interval, a.data_dir).servable(title='fastdit_lab')
-
-if __name__.startswith('bokeh'): _main(sys.argv[1:])

@@ -113,9 +113,3 @@ def snr_explorer(datasets=('shapes', 'mnist', 'fashion-mnist', 'cifar10'), data_
     controls = pn.Column(*[pn.Card(*w.values(), title=f'configuration {i + 1}', collapsed=False) for i, w in enumerate(slots)],
                          pn.Card(ds, target, status, title='data'), width=330)
     return pn.Row(controls, pn.bind(figure, *deps))
-
-# %% ../../nbs/30_dash.snr.ipynb #0abf685a
-if __name__.startswith('bokeh'):                  # `panel serve fastdit_lab/dash/snr.py`
-    import panel as pn
-    pn.extension()
-    snr_explorer().servable(title='fastdit_lab · SNR explorer')
