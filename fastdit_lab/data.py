@@ -79,7 +79,9 @@ def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4
     "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
     n = size * supersample
     radius = rng.uniform(0.28, 0.40) * size
-    cx, cy = rng.uniform(radius + 1, size - radius - 1, 2)
+    margin = min(1.0, (size - 2 * radius) / 2)                      # 1 px from the border where the image allows
+    lo = radius + margin
+    cx, cy = rng.uniform(lo, max(lo, size - radius - margin), 2)      # max: rounding may put the bounds a hair apart
     theta = rng.uniform(-0.35, 0.35)
     g = (np.arange(n) + 0.5) / supersample
     X, Y = np.meshgrid((g - cx) / radius, (cy - g) / radius)          # y up
