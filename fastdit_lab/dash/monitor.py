@@ -257,7 +257,8 @@ class TbinView(MonitorView):
         self.pipe = hv.streams.Pipe(data=None)
         self._body.objects = [self.select, pn.Row(self.dmap(self._heatmap, self.pipe, self._heatmap(None)),
                                                   self.dmap(self._profile, self.pipe, self._profile(None)), sizing_mode='stretch_width')]
-        self.select.param.watch(lambda e: self._send(), 'value')
+        self.select.param.watch(self._picked, 'value')
+        self._auto, self._setting = True, False      # follow the preferred statistic until the user picks one
 
     def _values(self, name, da):
         v = da.values
@@ -278,6 +279,10 @@ class TbinView(MonitorView):
         return _opts(hv.Curve((da.t_bin.values, v[-1]), 'noise level u', hv.Dimension('value', label=label)),
                      title=f'newest profile (step {int(da.step[-1])})', line_width=2)
 
+    def _picked(self, event):
+        if not self._setting: self._auto = False
+        self._send()
+
     def _send(self):
         name = self.select.value
         if name in self.data.tbins: self.pipe.send((name, self.data.tbins[name]))
@@ -289,9 +294,13 @@ class TbinView(MonitorView):
             self.say('No per-noise-level statistics yet: the trainer logs the sampled noise levels every log interval; '
                      'add `--instrument grad_variance` for per-bin gradient variance.'); return
         self.say()
-        if self.select.options != names: self.select.options = names
-        if self.select.value not in names: self.select.value = names[0]        # triggers _send
-        else: self._send()
+        want = names[0] if self._auto or self.select.value not in names else self.select.value
+        self._setting = True
+        try:
+            if self.select.options != names: self.select.options = names
+            if self.select.value != want: self.select.value = want              # triggers _send
+            else: self._send()
+        finally: self._setting = False
 
 # %% ../../nbs/31_dash.monitor.ipynb #cfa64f32
 def logsnr_histogram(process, edges_u:np.ndarray, density_u:np.ndarray, data_std:float=1.0):
