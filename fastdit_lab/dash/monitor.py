@@ -189,14 +189,14 @@ class MonitorView(Viewer):
         "A DynamicMap of `draw(data)` on `stream`; when drawing fails it shows `empty` and says why in the note."
         def guarded(data):
             try: return draw(data)
-            except Exception as e:
-                self.say(f'Could not draw {self.title.lower()}: {type(e).__name__}: {e}', 'warning'); return empty
+            except Exception as e: self._failed(e); return empty
         return pn.pane.HoloViews(hv.DynamicMap(guarded, streams=[stream]), sizing_mode='stretch_width', linked_axes=False)
 
     def update(self, u:Update):
         try: self.refresh(u)
-        except Exception as e:        # one view's bad data must not stop the page: report it here and keep serving
-            self.say(f'Could not draw {self.title.lower()}: {type(e).__name__}: {e}', 'warning')
+        except Exception as e: self._failed(e)    # one view's bad data must not stop the page: say so here, keep serving
+
+    def _failed(self, e:Exception): self.say(f'Could not draw {self.title.lower()}: {type(e).__name__}: {e}', 'warning')
 
     def refresh(self, u:Update): raise NotImplementedError
     def __panel__(self): return self._layout
@@ -496,7 +496,6 @@ class RunMonitor(Viewer):
         self.tbin, self.density = TbinView(self.data), DensityView(self.data)
         self.samples, self.routing = SamplesView(self.data), RoutingView(self.data)
         self.views = (self.losses, self.speed, self.tbin, self.density, self.samples, self.routing)
-        self.last_update, self.refresh_seconds = None, 0.0
         # one layout for the monitor's lifetime. The curves are stacked, not side by side: a row of responsive plots
         # beside a grid of them never settles its widths once nested (in the app's tabs), so the browser never
         # reports the page ready and Panel holds back every plot update
@@ -516,8 +515,7 @@ class RunMonitor(Viewer):
 
     def refresh(self) -> Update:
         "Poll the store once and update every view (the periodic callback calls this)."
-        t0 = time.perf_counter()
-        u = self.last_update = self.data.poll()
+        u = self.data.poll()
         header = self._header(u)
         quiet = (u.scalars is None and not u.tbins and not u.arrays and u.meta is None and header == self.header.object
                  and not any(v._pending for v in self.views))
@@ -527,7 +525,6 @@ class RunMonitor(Viewer):
             with pn.io.hold(freeze=True):
                 for v in self.views: v.update(u)
                 if header != self.header.object: self.header.object = header
-        self.refresh_seconds = time.perf_counter() - t0
         return u
 
     def _header(self, u:Update) -> str:
