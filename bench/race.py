@@ -19,11 +19,15 @@ def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
     p.add_argument('--n', type=int, default=500, help='generated images per FID')
     p.add_argument('--sample-steps', type=int, default=20)
     p.add_argument('--arms', type=int, nargs='+', default=None, help='indices of the arms to run (default: all)')
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (pin each race to its own cores, e.g. `taskset -c 0 ... --threads 1`, '
+                        'to run two races side by side without one slowing the other)')
     return p
 
 def race(name:str, arms:list, a:argparse.Namespace):
     "Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json."
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if a.threads: torch.set_num_threads(a.threads)
     arms = [arms[i] for i in (a.arms if a.arms is not None else range(len(arms)))]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,11 +41,16 @@ def race(name:str, arms:list, a:argparse.Namespace):
                 with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:
                     sc = st.scalars()
                     loss = float(sc['loss'].values[-1]) if 'loss' in sc else float('nan')   # none logged in a very short run
+                    # a learned sampler: how often its policy moved, and where its density over u ended up
+                    learned = st.tbins('adaptive_density') if 'adaptive_density' in st.tbin_names() else None
                 r = evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                  steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device)
                 rows.append(dict(arm=label, recipe=recipe, overrides=over, seed=seed, steps=tr.step, images=tr.step * a.batch,
                                  train_seconds=tr.train_seconds, last_loss=loss, fid=r['fid'], fid_kind=r['kind'],
                                  fid_network=r['network'], n_fake=r['n_fake'], data_scale=tr.objective.data_scale))
+                if learned is not None:
+                    rows[-1].update(policy_updates=learned.sizes['step'], density_u=learned.t_bin.values.round(4).tolist(),
+                                    final_density=learned.values[-1].round(4).tolist())
                 print(f"seed {seed} | {label:26s} | {tr.step:5d} steps | {r['kind']} {r['fid']:7.2f}", flush=True)
     table = []
     for label, *_ in arms:
