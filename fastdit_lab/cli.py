@@ -52,6 +52,7 @@ def config_from_args(a:argparse.Namespace):
             v = _parse_value(v)
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
             if isinstance(v, str) and f.name == 'losses': v = [{'name': n} for n in v.split(',') if n]   # names, comma-separated
+            if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
             if v == 'none': v = None
         over[f.name] = v
     load_methods()

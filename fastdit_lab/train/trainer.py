@@ -22,9 +22,10 @@ from .config import TrainConfig, build_components, resolve_config, stage_start, 
 from .store import RunStore
 
 # %% auto #0
-__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'Callback', 'lr_at', 'ema_update', 'peak_flops', 'new_run_dir',
-           'check_resume', 'with_data_scale', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback',
-           'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run', 'BackgroundRun', 'train_in_background']
+__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'Callback', 'lr_at', 'ema_update', 'peak_flops',
+           'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers', 'start_trackers', 'Trainer', 'memory_gb',
+           'LogCallback', 'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run',
+           'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
 class Callback:
@@ -96,16 +97,41 @@ def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
     return dataclasses.replace(cfg, objective={**obj, 'data_scale': cfg.data_std / measured})
 
 # %% ../../nbs/10_train.trainer.ipynb #37f583e6
+# Trackers: the store is the record of a run; accelerate's trackers (TensorBoard, W&B, ...) mirror its interval
+# scalars for users who live there. accelerate drops a tracker whose package is missing with only a debug message,
+# so the names are checked here, and each run writes into its own folder: `<run>/trackers/`.
+TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
+                        clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
+
+def check_trackers(names) -> None:
+    "Fail with one line when a tracker name is unknown or its package is not installed."
+    from accelerate.tracking import get_available_trackers
+    available = {str(t) for t in get_available_trackers()}
+    for n in names:
+        check(n in TRACKER_PACKAGES, f"Unknown tracker {n!r}; choose from {', '.join(TRACKER_PACKAGES)}.")
+        check(n in available, f"Tracker {n!r} needs its package: pip install {TRACKER_PACKAGES[n]} (or drop it from --trackers).")
+
+def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
+    "Start `acc`'s trackers for the run in `run_dir`, logging the flattened config as hyper-parameters."
+    acc.project_configuration.logging_dir = str(run_dir / 'trackers')
+    # TensorBoard's hparams take only numbers, strings and booleans: nested specs go in as JSON
+    flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in cfg.to_dict().items()}
+    acc.init_trackers(run_dir.name, config=flat,
+                      init_kwargs=dict(wandb=dict(dir=str(run_dir / 'trackers')), aim=dict(repo=str(run_dir / 'trackers'))))
+
 class Trainer:
     "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` are added to the defaults."
     def __init__(self, cfg:TrainConfig, callbacks=(), dataset=None, accelerator=None, quiet:bool=False):
         from accelerate import Accelerator
-        from accelerate.utils import broadcast_object_list
+        from accelerate.utils import ProjectConfiguration, broadcast_object_list
         self.cfg = cfg = validate(cfg)
         if accelerator is None:
             mp = cfg.mixed_precision
             if mp == 'auto': mp = 'bf16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'no'
-            accelerator = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None)
+            check_trackers(cfg.trackers)
+            # trackers that write files need a folder when the Accelerator is made; the run's own comes below
+            accelerator = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None,
+                                      project_config=ProjectConfiguration(project_dir=str(cfg.runs_root)))
         self.accelerator = acc = accelerator
         self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
         check(cfg.batch_size % acc.num_processes == 0,
@@ -123,6 +149,7 @@ class Trainer:
             (self.run_dir / 'samples').mkdir(parents=True, exist_ok=True)
             atomic_write(self.run_dir / 'config.json', cfg.to_json())
         acc.wait_for_everyone()
+        if acc.log_with: start_trackers(acc, self.run_dir, cfg)
         self.hflip = DEFAULT_HFLIP.get(cfg.data, False) if cfg.hflip is None else cfg.hflip
         self.callbacks = sorted(default_callbacks(cfg) + list(callbacks), key=lambda cb: cb.order)
         self.stage = None
@@ -298,6 +325,8 @@ class Trainer:
     def _on_sigterm(self, *_): self._stop = True
     def _close(self):
         if self.store is not None: self.store.close(); self.store = None
+        for t in self.accelerator.trackers: t.finish()           # flush event files; the run can be resumed later
+        self.accelerator.trackers = []
         self.accelerator.wait_for_everyone()
 
     # --- helpers -------------------------------------------------------------------------------------------------
