@@ -1,6 +1,7 @@
 """The dashboards in a real browser (Debian's Chromium driven by Playwright): the SNR explorer (under `panel serve`)
 reacts to its widgets, the live monitor (under `fastdit dash`) follows a run that trains in another process while
-the page is open, and the tutorial notebook does the same inline in JupyterLab."""
+the page is open, and in JupyterLab the tutorial notebook does the same inline and the SNR explorer answers its
+widgets."""
 import json, os, re, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
@@ -95,32 +96,60 @@ def test_monitor_follows_a_training_run(tmp_path):
     finally:
         stop(server); stop(train)
 
-def test_jupyterlab_runs_the_tutorial_with_a_live_monitor(tmp_path):
-    "The tutorial notebook in JupyterLab, offline: training on a kernel thread, the monitor below the cell follows it."
-    ROOT = Path(__file__).resolve().parents[1]
-    shutil.copy(ROOT / 'nbs' / 'tutorials' / 'live_monitor.ipynb', tmp_path / 'live_monitor.ipynb')
-    port = free_port()
-    lab = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
-                            '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True',
-                            f'--notebook-dir={tmp_path}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for _ in range(120):
-            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=2); break
-            except OSError: time.sleep(0.5)
-        with Browser() as b:
-            page = b.page
-            page.goto(f'http://127.0.0.1:{port}/lab/tree/live_monitor.ipynb')
+class JupyterLab:
+    "JupyterLab serving `folder` (no token), and a Chromium page that opened `notebook` and ran all its cells."
+    def __init__(self, folder, notebook:str): self.folder, self.notebook = folder, notebook
+    def __enter__(self):
+        port = free_port()
+        self.lab = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
+                                     '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True',
+                                     f'--notebook-dir={self.folder}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            for _ in range(120):
+                try: urllib.request.urlopen(f'http://127.0.0.1:{port}/lab', timeout=2); break
+                except OSError: time.sleep(0.5)
+            self.browser = Browser().__enter__()
+            page = self.page = self.browser.page
+            page.goto(f'http://127.0.0.1:{port}/lab/tree/{self.notebook}')
             page.locator('.jp-NotebookPanel').first.wait_for(timeout=60_000)
             page.wait_for_timeout(3000)                                     # the kernel starts
             page.get_by_text('Run', exact=True).first.click()
             page.get_by_text('Run All Cells', exact=True).first.click()
-            page.get_by_text(re.compile(r'^step \d+$')).first.wait_for(timeout=120_000)
-            first = shown_step(page)
-            page.get_by_text('step 80', exact=True).first.wait_for(timeout=240_000)   # it followed the run to the end
-            assert first < 80 and page.locator('canvas').count() >= 8
-            assert page.get_by_text('Could not draw').count() == 0
-            page.screenshot(path=str(tmp_path / 'jupyterlab.png'))
-            # offline, only Panel's optional stylesheets from its CDN fail; its JavaScript is inlined
-            errors = [p for p in b.problems if not (p.startswith('request failed: https://cdn.holoviz.org/') and '.css' in p)]
-            assert not errors, errors
-    finally: stop(lab)
+        except BaseException: self.__exit__(); raise
+        return self
+    def problems(self):
+        "What went wrong in the page; offline, only Panel's optional stylesheets from its CDN may fail (its JS is inlined)."
+        return [p for p in self.browser.problems if not (p.startswith('request failed: https://cdn.holoviz.org/') and '.css' in p)]
+    def __exit__(self, *exc):
+        if hasattr(self, 'browser'): self.browser.__exit__()
+        stop(self.lab)
+
+def test_jupyterlab_runs_the_tutorial_with_a_live_monitor(tmp_path):
+    "The tutorial notebook in JupyterLab, offline: training on a kernel thread, the monitor below the cell follows it."
+    ROOT = Path(__file__).resolve().parents[1]
+    shutil.copy(ROOT / 'nbs' / 'tutorials' / 'live_monitor.ipynb', tmp_path / 'live_monitor.ipynb')
+    with JupyterLab(tmp_path, 'live_monitor.ipynb') as lab:
+        page = lab.page
+        page.get_by_text(re.compile(r'^step \d+$')).first.wait_for(timeout=120_000)
+        first = shown_step(page)
+        page.get_by_text('step 80', exact=True).first.wait_for(timeout=240_000)   # it followed the run to the end
+        assert first < 80 and page.locator('canvas').count() >= 8
+        assert page.get_by_text('Could not draw').count() == 0
+        page.screenshot(path=str(tmp_path / 'jupyterlab.png'))
+        assert not lab.problems(), lab.problems()
+
+def test_jupyterlab_shows_the_snr_explorer_inline(tmp_path):
+    "The SNR explorer as a cell's output in JupyterLab, offline: it draws, and its widgets talk to the kernel."
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('from fastdit_lab.dash.app import notebook_extension\n'
+                                  'from fastdit_lab.dash.snr import snr_explorer\nnotebook_extension()'),
+        nbformat.v4.new_code_cell('snr_explorer()')])
+    nbformat.write(nb, tmp_path / 'snr.ipynb')
+    with JupyterLab(tmp_path, 'snr.ipynb') as lab:
+        page = lab.page
+        page.get_by_text('1: DDPM linear β · uniform · s=1').first.wait_for(timeout=120_000)   # the medians table
+        assert page.locator('canvas').count() >= 1                                             # the Bokeh plot
+        page.get_by_role('combobox').first.select_option('EDM')          # configuration 1 to EDM: the kernel redraws
+        page.get_by_text('1: EDM · uniform · s=1').first.wait_for(timeout=60_000)
+        assert not lab.problems(), lab.problems()
