@@ -14,9 +14,9 @@ from .core import FastditError, Registry, atomic_write, check
 
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'IDX_FILES', 'CIFAR10_CLASSES', 'IMAGE_EXTS', 'DOWNLOADS', 'DATASETS', 'DEFAULT_HFLIP',
-           'ArrayDataset', 'resize_images', 'center_crop', 'render_shape', 'Shapes', 'read_idx', 'load_idx_dataset',
-           'load_cifar10', 'load_zip_folders', 'load_image_folder', 'download', 'make_dataset', 'write_idx',
-           'EpochSampler']
+           'ArrayDataset', 'resize_images', 'center_crop', 'render_shapes', 'render_shape', 'Shapes', 'read_idx',
+           'load_idx_dataset', 'load_cifar10', 'load_zip_folders', 'load_image_folder', 'download', 'make_dataset',
+           'write_idx', 'EpochSampler']
 
 # %% ../nbs/06_data.ipynb #978b11bf
 class ArrayDataset(torch.utils.data.Dataset):
@@ -75,23 +75,39 @@ def _hsv_to_rgb(h, s, v):
     p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
     return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
 
-def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4) -> np.ndarray:
-    "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
-    n = size * supersample
+def _pose_and_colours(size:int, rng:np.random.Generator):
+    "Radius, centre, rotation, foreground and background colour of one image, drawn from its own `rng`."
     radius = rng.uniform(0.28, 0.40) * size
     margin = min(1.0, (size - 2 * radius) / 2)                      # 1 px from the border where the image allows
     lo = radius + margin
     cx, cy = rng.uniform(lo, max(lo, size - radius - margin), 2)      # max: rounding may put the bounds a hair apart
     theta = rng.uniform(-0.35, 0.35)
+    fg = _hsv_to_rgb(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0))
+    bg = _hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.3))
+    return radius, cx, cy, theta, fg, bg
+
+def render_shapes(labels, size:int, rngs, supersample:int=4) -> np.ndarray:
+    "Anti-aliased RGB uint8 images [B, `size`, `size`, 3] of shape classes `labels`, image b posed and coloured by `rngs[b]`."
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    check(len(labels) == len(rngs), f'render_shapes needs one generator per label, got {len(rngs)} for {len(labels)}.')
+    radius, cx, cy, theta, fg, bg = (np.array(v, dtype=np.float64) for v in zip(*(_pose_and_colours(size, r) for r in rngs)))
+    n, B = size * supersample, len(labels)
     g = (np.arange(n) + 0.5) / supersample
-    X, Y = np.meshgrid((g - cx) / radius, (cy - g) / radius)          # y up
-    c, s = np.cos(theta), np.sin(theta)
-    mask = _inside(label, c * X + s * Y, -s * X + c * Y).astype(np.float32)
-    mask = mask.reshape(size, supersample, size, supersample).mean((1, 3))[..., None]
-    fg = np.array(_hsv_to_rgb(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0)))
-    bg = np.array(_hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.3)))
-    img = mask * fg + (1 - mask) * bg
+    X = (g[None, None, :] - cx[:, None, None]) / radius[:, None, None]              # [B, 1, n]
+    Y = (cy[:, None, None] - g[None, :, None]) / radius[:, None, None]              # [B, n, 1]; y up
+    c, s = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    xr, yr = c * X + s * Y, -s * X + c * Y                                          # [B, n, n] in the shape's frame
+    mask = np.empty((B, n, n), np.float32)
+    for k in np.unique(labels):                                     # one vectorised membership test per class
+        sel = labels == k
+        mask[sel] = _inside(int(k), xr[sel], yr[sel])
+    mask = mask.reshape(B, size, supersample, size, supersample).mean((2, 4))[..., None]
+    img = mask * fg[:, None, None] + (1 - mask) * bg[:, None, None]
     return (img * 255).round().clip(0, 255).astype(np.uint8)
+
+def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4) -> np.ndarray:
+    "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
+    return render_shapes([label], size, [rng], supersample)[0]
 
 class Shapes(torch.utils.data.Dataset):
     "Procedural coloured shapes (10 classes): `n` images of `image_size`², image `i` fixed by (`seed`, `i`)."
@@ -103,12 +119,20 @@ class Shapes(torch.utils.data.Dataset):
     @property
     def image_shape(self): return (3, self.image_size, self.image_size)
     def label(self, i:int) -> int: return i % self.num_classes
-    def image_u8(self, i:int) -> np.ndarray:
-        return render_shape(self.label(i), self.image_size, np.random.default_rng([self.seed, i]))
-    def __getitem__(self, i):
-        x = torch.from_numpy(self.image_u8(i)).permute(2, 0, 1).float().div_(127.5).sub_(1)
-        if self.hflip and torch.rand(()) < 0.5: x = x.flip(-1)
-        return x, self.label(i)
+    def images_u8(self, indices) -> np.ndarray:
+        "Images `indices` as uint8 [B, S, S, 3], rendered together (a batch costs a few numpy calls, not B)."
+        idx = [int(i) for i in indices]
+        return render_shapes([self.label(i) for i in idx], self.image_size, [np.random.default_rng([self.seed, i]) for i in idx])
+    def image_u8(self, i:int) -> np.ndarray: return self.images_u8([i])[0]
+    def __getitems__(self, indices):
+        "A batch of (x, y) items; the DataLoader calls this instead of one `__getitem__` per item."
+        x = torch.from_numpy(self.images_u8(indices)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+        items = []
+        for i, xi in zip(indices, x):
+            if self.hflip and torch.rand(()) < 0.5: xi = xi.flip(-1)
+            items.append((xi, self.label(int(i))))
+        return items
+    def __getitem__(self, i): return self.__getitems__([i])[0]
 
 # %% ../nbs/06_data.ipynb #e2f112c0
 def read_idx(path) -> np.ndarray:

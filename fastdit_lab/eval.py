@@ -20,7 +20,8 @@ from .data import make_dataset
 __all__ = ['FEATURE_NET_VERSION', 'FEATURE_NET_STEPS', 'INCEPTION_SHA1', 'to_uint8', 'make_grid', 'save_grid', 'FeatureNet',
            'default_cache_dir', 'dataset_arrays', 'u8_to_float', 'train_feature_net', 'frechet_distance',
            'FeatureStats', 'ProxyExtractor', 'FIDMetric', 'proxy_fid', 'inception_path', 'load_inception', 'tf1_resize',
-           'InceptionExtractor', 'inception_features', 'inception_fid', 'generate', 'evaluate_fid', 'real_fid_floor']
+           'InceptionExtractor', 'inception_features', 'inception_fid', 'generate', 'class_accuracy', 'evaluate_fid',
+           'real_fid_floor']
 
 # %% ../nbs/06b_eval.ipynb #5ea1006f
 def to_uint8(images) -> np.ndarray:
@@ -88,8 +89,8 @@ def dataset_arrays(ds, n:int|None=None, seed:int=0):
     if hasattr(ds, 'images'):
         x = torch.from_numpy(np.ascontiguousarray(ds.images[idx.numpy()])).permute(0, 3, 1, 2)
         return x.contiguous(), torch.as_tensor(np.asarray(ds.labels)[idx.numpy()])
-    if hasattr(ds, 'image_u8'):                                     # procedural shapes: no float round trip
-        x = torch.from_numpy(np.stack([ds.image_u8(int(i)) for i in idx])).permute(0, 3, 1, 2)
+    if hasattr(ds, 'images_u8'):                                    # procedural shapes: no float round trip
+        x = torch.from_numpy(ds.images_u8(idx.tolist())).permute(0, 3, 1, 2)
         return x.contiguous(), torch.tensor([ds.label(int(i)) for i in idx])
     items = [ds[int(i)] for i in idx]
     x = torch.from_numpy(to_uint8(torch.stack([it[0] for it in items]))).permute(0, 3, 1, 2)
@@ -343,13 +344,23 @@ def _real_reference(dataset_name, data_dir, image_size, n_real, seed):
     test = make_dataset(dataset_name, data_dir, train=False, image_size=image_size, hflip=False)
     return test, u8_to_float(dataset_arrays(test, n_real, seed)[0])
 
-def _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra):
+@torch.no_grad()
+def class_accuracy(net:FeatureNet, images, labels, batch_size:int=500) -> dict:
+    "How often `net` classifies `images` ([-1, 1] floats) as their `labels`: overall and per class (nan: class absent)."
+    pred = torch.cat([net(images[i:i + batch_size].to(next(net.parameters()).device)).argmax(1).cpu()
+                      for i in range(0, len(images), batch_size)])
+    hit = pred.eq(torch.as_tensor(labels)).float()
+    per = [hit[labels == k].mean().item() if (labels == k).any() else float('nan') for k in range(net.num_classes)]
+    return dict(class_accuracy=hit.mean().item(), class_accuracy_per_class=per)
+
+def _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra, labels=None):
     check(kind in ('proxy', 'inception'), f"Unknown FID kind '{kind}'; use 'proxy' or 'inception'.")
     if kind == 'inception':
         res = inception_fid(real, fake, device=device)
     else:
         net = net or train_feature_net(dataset_name, data_dir, image_size, cache_dir=cache_dir)[0]
         res = dict(proxy_fid(real, fake, net), test_accuracy=net.info.get('test_accuracy'))
+        if labels is not None: res.update(class_accuracy(net, fake, labels))
     return dict(res, dataset=dataset_name, reference='test split', **extra)
 
 def evaluate_fid(model, objective, dataset_name:str, data_dir=None, n:int=2000, image_size:int|None=None,
@@ -364,15 +375,15 @@ def evaluate_fid(model, objective, dataset_name:str, data_dir=None, n:int=2000, 
     from fastdit_lab.diffusion.sampling import default_method
     method = method or default_method(objective.process)
     k = getattr(model, 'num_classes', test.num_classes) or None                # an unconditional model gets no labels
-    fake, _ = generate(model, objective, n, k, (C, H, W), batch_size, method, steps, cfg_scale, seed, device, plan)
+    fake, labels = generate(model, objective, n, k, (C, H, W), batch_size, method, steps, cfg_scale, seed, device, plan)
     extra = dict(sampler=dict(method=method, steps=steps, cfg_scale=cfg_scale, seed=seed))
-    return _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra)
+    return _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra, labels)
 
 def real_fid_floor(dataset_name:str, data_dir=None, n:int=2000, image_size:int|None=None, kind:str='proxy',
                    n_real:int|None=None, seed:int=0, device='cpu', net:FeatureNet|None=None, cache_dir=None) -> dict:
     "FID of `n` real train images against the test split: the floor for model FIDs at the same `n`."
     _, real = _real_reference(dataset_name, data_dir, image_size, n_real, seed)
     train = make_dataset(dataset_name, data_dir, train=True, image_size=image_size, hflip=False)
-    fake = u8_to_float(dataset_arrays(train, n, seed)[0])
+    fake, labels = dataset_arrays(train, n, seed)
     extra = dict(fake='real train images')
-    return _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra)
+    return _fid(kind, real, u8_to_float(fake), net, dataset_name, data_dir, image_size, cache_dir, device, extra, labels)
