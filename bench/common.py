@@ -23,13 +23,15 @@ def commit() -> str:
         return rev + ('+dirty' if dirty else '') if rev else 'unknown'
     except OSError: return 'unknown'
 
+COMMIT_AT_START = commit()         # the code a benchmark runs is the code it imported, not what HEAD is when it ends
+
 def write_result(name:str, settings:dict, results, **extra) -> Path:
     "Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json."
     RESULTS.mkdir(parents=True, exist_ok=True)
     dev = 'cuda-' + torch.cuda.get_device_name(0).replace(' ', '_') if torch.cuda.is_available() else 'cpu'
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
     path = RESULTS / f'{name}-{dev}-{stamp}.json'
-    doc = dict(benchmark=name, date=datetime.datetime.now().isoformat(timespec='seconds'), commit=commit(),
+    doc = dict(benchmark=name, date=datetime.datetime.now().isoformat(timespec='seconds'), commit=COMMIT_AT_START,
                machine=machine(), settings=settings, results=results, **extra)
     path.write_text(json.dumps(doc, indent=1))
     return path

@@ -40,7 +40,9 @@ def race(name:str, arms:list, a:argparse.Namespace):
                 tr = Trainer(cfg, quiet=True).fit()
                 with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:
                     sc = st.scalars()
-                    loss = float(sc['loss'].values[-1]) if 'loss' in sc else float('nan')   # none logged in a very short run
+                    # the newest logged loss (other scalars, e.g. a learned sampler's, may have rows of their own)
+                    losses = sc['loss'].dropna('step').values if 'loss' in sc else []
+                    loss = float(losses[-1]) if len(losses) else float('nan')       # none logged in a very short run
                     # a learned sampler: how often its policy moved, and where its density over u ended up
                     learned = st.tbins('adaptive_density') if 'adaptive_density' in st.tbin_names() else None
                 r = evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,

@@ -144,12 +144,14 @@ def test_jupyterlab_shows_the_snr_explorer_inline(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('from fastdit_lab.dash.app import notebook_extension\n'
                                   'from fastdit_lab.dash.snr import snr_explorer\nnotebook_extension()'),
-        nbformat.v4.new_code_cell('snr_explorer()')])
+        nbformat.v4.new_code_cell('snr_explorer()')],
+        metadata=dict(kernelspec=dict(name='python3', display_name='Python 3', language='python')))   # no kernel dialog
     nbformat.write(nb, tmp_path / 'snr.ipynb')
     with JupyterLab(tmp_path, 'snr.ipynb') as lab:
         page = lab.page
         page.get_by_text('1: DDPM linear β · uniform · s=1').first.wait_for(timeout=120_000)   # the medians table
         assert page.locator('canvas').count() >= 1                                             # the Bokeh plot
-        page.get_by_role('combobox').first.select_option('EDM')          # configuration 1 to EDM: the kernel redraws
+        # configuration 1 to EDM (the first select of the cell's output; JupyterLab's toolbar has one too): the kernel redraws
+        page.locator('.jp-OutputArea-output').get_by_role('combobox').first.select_option('EDM')
         page.get_by_text('1: EDM · uniform · s=1').first.wait_for(timeout=60_000)
         assert not lab.problems(), lab.problems()

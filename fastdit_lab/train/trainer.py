@@ -116,8 +116,8 @@ def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
     acc.project_configuration.logging_dir = str(run_dir / 'trackers')
     # TensorBoard's hparams take only numbers, strings and booleans: nested specs go in as JSON
     flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in cfg.to_dict().items()}
-    acc.init_trackers(run_dir.name, config=flat,
-                      init_kwargs=dict(wandb=dict(dir=str(run_dir / 'trackers')), aim=dict(repo=str(run_dir / 'trackers'))))
+    # one project for all runs (a W&B project, a TensorBoard folder), the run named after its folder
+    acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=dict(name=run_dir.name, dir=str(run_dir / 'trackers'))))
 
 class Trainer:
     "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` are added to the defaults."
