@@ -144,13 +144,15 @@ register_recipe('sit', 'SiT (Ma et al. 2024): linear interpolant, velocity MSE, 
 register_recipe('edm', 'EDM (Karras et al. 2022): σ-parameterised, preconditioned denoiser, ln σ ~ N(-1.2, 1.2²).',
                 process={'name': 'edm'}, objective={'name': 'edm'}, sampler={'name': 'edm_lognormal'})
 # quickstart: patch 2 with a narrow, shallow network (4 × 128) beat DiT-T/4 and wider or deeper nets at equal CPU time;
-# CFG 5 cleans the outlines (measured with a shapes classifier on the samples; see the README)
+# CFG 5 cleans the outlines. Measured with the shapes classifier on 500 samples (class accuracy, see eval): for the same
+# 30k images, 960 steps of 32 reach 91 % against 78 % for 480 steps of 64, at 17 % more time; a cosine learning rate
+# (62 %), logit-normal m = −0.5 (68 %) and the velocity-direction loss (55 %) were worse.
 register_recipe('quickstart', 'A three-minute CPU run: SiT with logit-normal t on the embedded shapes, a 4×128 DiT-T/2 at 16 px.',
                 process={'name': 'flow', 'path': 'linear'}, objective={'name': 'velocity'},
                 sampler={'name': 'logit_normal', 'm': 0.0, 's': 1.0}, model='DiT-T/2',
                 model_args={'hidden_size': 128, 'depth': 4, 'num_heads': 4}, data='shapes', image_size=16,
-                steps=480, batch_size=64, lr=4e-3, betas=(0.9, 0.99), warmup_steps=50, ema_decay=0.999, ema_warmup=True,
-                log_every=40, ckpt_every=160, sample_n=80, sample_steps=20, sample_cfg=5.0)
+                steps=960, batch_size=32, lr=4e-3, betas=(0.9, 0.99), warmup_steps=100, ema_decay=0.999, ema_warmup=True,
+                log_every=40, ckpt_every=320, sample_n=80, sample_steps=20, sample_cfg=5.0)
 
 def resolve_config(recipe:str='dit', **overrides) -> TrainConfig:
     "The `TrainConfig` of `recipe` with `overrides` applied and validated."
