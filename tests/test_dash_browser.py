@@ -103,6 +103,8 @@ class JupyterLab:
         port = free_port()
         self.lab = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
                                      '--ServerApp.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True',
+                                     # its own workspace: JupyterLab reopens the files of the last session otherwise
+                                     f'--LabApp.workspaces_dir={self.folder}/.workspaces',
                                      f'--notebook-dir={self.folder}'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             for _ in range(120):
