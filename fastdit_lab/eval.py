@@ -18,10 +18,10 @@ from .data import make_dataset
 
 # %% auto #0
 __all__ = ['FEATURE_NET_VERSION', 'FEATURE_NET_STEPS', 'INCEPTION_SHA1', 'to_uint8', 'make_grid', 'save_grid', 'FeatureNet',
-           'default_cache_dir', 'dataset_arrays', 'u8_to_float', 'train_feature_net', 'frechet_distance',
-           'FeatureStats', 'ProxyExtractor', 'FIDMetric', 'proxy_fid', 'inception_path', 'load_inception', 'tf1_resize',
-           'InceptionExtractor', 'inception_features', 'inception_fid', 'generate', 'class_accuracy', 'evaluate_fid',
-           'real_fid_floor']
+           'default_cache_dir', 'dataset_arrays', 'u8_to_float', 'class_accuracy', 'train_feature_net',
+           'frechet_distance', 'FeatureStats', 'ProxyExtractor', 'FIDMetric', 'proxy_fid', 'inception_path',
+           'load_inception', 'tf1_resize', 'InceptionExtractor', 'inception_features', 'inception_fid', 'generate',
+           'evaluate_fid', 'real_fid_floor']
 
 # %% ../nbs/06b_eval.ipynb #5ea1006f
 def to_uint8(images) -> np.ndarray:
@@ -99,9 +99,16 @@ def dataset_arrays(ds, n:int|None=None, seed:int=0):
 def u8_to_float(x) -> torch.Tensor: return x.float().div(127.5).sub(1)
 
 @torch.no_grad()
-def _accuracy(net, x, y, bs=1000):
-    pred = torch.cat([net(u8_to_float(x[i:i + bs])).argmax(1) for i in range(0, len(x), bs)])
-    return pred.eq(y).float().mean().item()
+def class_accuracy(net:FeatureNet, images, labels, batch_size:int=500) -> dict:
+    "How often `net` classifies `images` (uint8, or [-1, 1] floats) as their `labels`: overall and per class (nan: class absent)."
+    def batch(i):
+        b = images[i:i + batch_size].to(next(net.parameters()).device)
+        return u8_to_float(b) if b.dtype == torch.uint8 else b
+    pred = torch.cat([net(batch(i)).argmax(1).cpu() for i in range(0, len(images), batch_size)])
+    labels = torch.as_tensor(labels)
+    hit = pred.eq(labels).float()
+    per = [hit[labels == k].mean().item() if (labels == k).any() else float('nan') for k in range(net.num_classes)]
+    return dict(class_accuracy=hit.mean().item(), class_accuracy_per_class=per)
 
 def _cache_stem(dataset_name, data_dir, image_size, steps, seed):
     tag = dataset_name
@@ -153,7 +160,7 @@ def train_feature_net(dataset_name:str, data_dir=None, image_size:int|None=None,
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     net.eval().requires_grad_(False)
     info = dict(want, image_size=H, in_channels=C, num_classes=train.num_classes,
-                test_accuracy=round(_accuracy(net, xt, yt), 5), n_train_images=len(x), n_test_images=len(xt),
+                test_accuracy=round(class_accuracy(net, xt, yt)['class_accuracy'], 5), n_train_images=len(x), n_test_images=len(xt),
                 train_seconds=round(time.time() - t0, 1))
     from safetensors.torch import save
     atomic_write(wpath, save({k: v.contiguous() for k, v in net.state_dict().items()}))
@@ -343,15 +350,6 @@ def generate(model, objective, n:int, num_classes:int|None, image_shape, batch_s
 def _real_reference(dataset_name, data_dir, image_size, n_real, seed):
     test = make_dataset(dataset_name, data_dir, train=False, image_size=image_size, hflip=False)
     return test, u8_to_float(dataset_arrays(test, n_real, seed)[0])
-
-@torch.no_grad()
-def class_accuracy(net:FeatureNet, images, labels, batch_size:int=500) -> dict:
-    "How often `net` classifies `images` ([-1, 1] floats) as their `labels`: overall and per class (nan: class absent)."
-    pred = torch.cat([net(images[i:i + batch_size].to(next(net.parameters()).device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
-    hit = pred.eq(torch.as_tensor(labels)).float()
-    per = [hit[labels == k].mean().item() if (labels == k).any() else float('nan') for k in range(net.num_classes)]
-    return dict(class_accuracy=hit.mean().item(), class_accuracy_per_class=per)
 
 def _fid(kind, real, fake, net, dataset_name, data_dir, image_size, cache_dir, device, extra, labels=None):
     check(kind in ('proxy', 'inception'), f"Unknown FID kind '{kind}'; use 'proxy' or 'inception'.")
