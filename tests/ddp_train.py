@@ -15,6 +15,10 @@ if mode == 'maskdit':      # masked steps, then the unmasking fine-tune: the mas
 elif mode == 'dydit':      # two forwards of the DDP model per step (dynamic + complete), then stage 2 with one
     cfg = resolve_config('dydit', model='DyDiT-T/4', stages=[{'at_step': 4, 'losses': [{'name': 'flops', 'target': 0.5}]}],
                          **common)
+elif mode in ('fsdp', 'fsdp-ddp'):   # the same SiT run sharded (FSDP2) and replicated (DDP), checkpoints every 4 steps
+    cfg = resolve_config('sit', model='DiT-T/4', fsdp=mode == 'fsdp', **dict(common, ckpt_every=4))
+elif mode == 'fsdp-maskdit':
+    cfg = resolve_config('maskdit', model='MaskDiT-T/4', fsdp=True, routing_every=4, **common)
 else:
     cfg = resolve_config('sit', model='DiT-T/4', sampler=samplers[mode], **common,
                          instrument={'name': 'grad_variance', 'every': 4, 'n_bins': 2, 'per_bin': 2} if mode == 'adaptive' else None)
@@ -22,6 +26,16 @@ tr = Trainer(cfg, quiet=True).fit()
 acc = tr.accelerator
 digest = lambda ps: hashlib.sha256(b''.join(p.detach().cpu().numpy().tobytes() for p in ps)).hexdigest()
 first = tr.batches(); x, y = next(first)
+if mode.startswith('fsdp'):       # how the weights are held on this rank; the checkpoints are compared by the test
+    w = tr.net.blocks[0].attn.qkv.weight
+    local = w.to_local() if hasattr(w, 'to_local') else w
+    out = dict(world=acc.num_processes, rank=acc.process_index, sharded=tr.sharded, full_shape=list(w.shape),
+               local_shape=list(local.shape), local=digest([local]), first_labels=y.tolist())
+    if mode == 'fsdp-maskdit':
+        d = tr.net.decoder_blocks[0].attn.qkv.weight
+        out.update(decoder_full_shape=list(d.shape), decoder_local_shape=list(d.to_local().shape))
+    (run_dir / f'rank{acc.process_index}.json').write_text(json.dumps(out))
+    acc.wait_for_everyone(); acc.end_training(); sys.exit()
 out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.parameters()), ema=digest(tr.ema.parameters()),
            first_labels=y.tolist())
 if mode == 'importance': out['sampler'] = tr.sampler.losses.tolist()

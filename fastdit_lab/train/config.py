@@ -58,6 +58,7 @@ class TrainConfig:
     mixed_precision: str = 'auto'            # 'auto' (bf16 on GPU, none on CPU), 'no', 'bf16', 'fp16'
     compile: bool = False                    # torch.compile the model
     grad_checkpointing: bool = False         # recompute block activations in the backward pass
+    fsdp: bool = False                       # shard weights, gradients and optimizer state over the processes (FSDP2)
     stages: list = field(default_factory=list)   # later stages: [{'at_step': N, <field>: value, ...}]; N < 0 counts from the end
     seed: int = 0
     time_budget_s: float|None = None         # stop (and checkpoint) after this much training wall time

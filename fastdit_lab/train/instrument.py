@@ -116,7 +116,9 @@ class RoutingMapCallback(Callback):
     @torch.no_grad()
     def record(self, tr) -> np.ndarray:
         "The routing map [n, depth, h, w] of the fixed images under the active plan."
-        net, dev, n = tr.net, tr.device, min(self.n, len(tr.dataset))
+        # a sharded (FSDP) run's live weights are spread over the processes, and this runs on rank 0 alone: use the
+        # EMA there (TREAD's and MaskDiT's routes do not depend on the weights; FSDP refuses DyDiT)
+        net, dev, n = tr.ema if getattr(tr, 'sharded', False) else tr.net, tr.device, min(self.n, len(tr.dataset))
         with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
             xs, ys = zip(*(tr.dataset[i] for i in range(n)))
             x0, y = torch.stack(xs).to(dev), torch.as_tensor(ys, device=dev)

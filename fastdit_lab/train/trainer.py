@@ -22,10 +22,10 @@ from .config import TrainConfig, build_components, resolve_config, stage_start, 
 from .store import RunStore
 
 # %% auto #0
-__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'Callback', 'lr_at', 'ema_update', 'peak_flops',
-           'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers', 'start_trackers', 'Trainer', 'memory_gb',
-           'LogCallback', 'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run',
-           'BackgroundRun', 'train_in_background']
+__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'Callback', 'lr_at', 'ema_update', 'fsdp_plugin',
+           'enable_fsdp_on_cpu', 'peak_flops', 'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers',
+           'start_trackers', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback', 'SampleCallback',
+           'EvalCallback', 'default_callbacks', 'load_run', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
 class Callback:
@@ -57,6 +57,20 @@ def ema_update(ema:torch.nn.Module, model:torch.nn.Module, decay:float):
     ep, mp = list(ema.parameters()), list(model.parameters())
     torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(mp, ep)], 1 - decay)
 
+def fsdp_plugin():
+    "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
+    check((major, minor) >= (2, 6), f'fsdp needs PyTorch ≥ 2.6 (FSDP2), found {torch.__version__}; upgrade torch or drop --fsdp.')
+    return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy='transformer_based_wrap',
+                                          transformer_cls_names_to_wrap=['DiTBlock'], reshard_after_forward=True)
+
+def enable_fsdp_on_cpu(acc, plugin):
+    "accelerate switches FSDP on only for accelerators; torch's FSDP2 also runs on CPU processes (gloo), so switch it on there too."
+    from accelerate.utils import DistributedType
+    if acc.distributed_type == DistributedType.MULTI_CPU:
+        acc.state.distributed_type, acc.state.fsdp_plugin = DistributedType.FSDP, plugin
+
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0, 'A10': 125.0, 'V100': 125.0}
 
 def peak_flops(cfg:TrainConfig, device) -> float|None:
@@ -69,7 +83,7 @@ def peak_flops(cfg:TrainConfig, device) -> float|None:
     return None
 
 # %% ../../nbs/10_train.trainer.ipynb #3b7a4083
-RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every',
+RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every', 'fsdp',
                      'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n'}
 
 def new_run_dir(cfg:TrainConfig) -> Path:
@@ -130,9 +144,17 @@ class Trainer:
             if mp == 'auto': mp = 'bf16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'no'
             check_trackers(cfg.trackers)
             # trackers that write files need a folder when the Accelerator is made; the run's own comes below
-            accelerator = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None,
+            plugin = fsdp_plugin() if cfg.fsdp else None
+            accelerator = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None, fsdp_plugin=plugin,
                                       project_config=ProjectConfiguration(project_dir=str(cfg.runs_root)))
+            if plugin is not None: enable_fsdp_on_cpu(accelerator, plugin)
         self.accelerator = acc = accelerator
+        from accelerate.utils import DistributedType
+        # sharded: FSDP2 (from `fsdp` or `accelerate launch --use_fsdp`); weights, gradients and Adam state are DTensors
+        self.sharded = acc.distributed_type == DistributedType.FSDP
+        if self.sharded:
+            check(acc.state.fsdp_plugin.fsdp_version == 2, 'The trainer shards with FSDP2; set fsdp: true in the config '
+                                                           '(--fsdp) or launch with accelerate launch --fsdp_version 2.')
         self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
         check(cfg.batch_size % acc.num_processes == 0,
               f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
@@ -153,6 +175,7 @@ class Trainer:
         self.hflip = DEFAULT_HFLIP.get(cfg.data, False) if cfg.hflip is None else cfg.hflip
         self.callbacks = sorted(default_callbacks(cfg) + list(callbacks), key=lambda cb: cb.order)
         self.stage = None
+        if cfg.fsdp and acc.num_processes == 1: self.say('fsdp: one process, nothing to shard; training unsharded')
         self._build(cfg)
 
     def _build(self, cfg):
@@ -172,9 +195,27 @@ class Trainer:
         self.step, self.ema_updates, self.nonfinite_total, self.nonfinite_run = 0, 0, 0, 0
         self.train_seconds = 0.0
         self._resume()
+        if self.sharded: self._check_shardable(cfg)
         model = torch.compile(self.net) if cfg.compile else self.net
+        if self.sharded and self.step:          # resumed Adam state, as full tensors keyed by name, to be sharded below
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+            opt_full = get_optimizer_state_dict(self.net, self.opt, options=StateDictOptions(full_state_dict=True))
+            self.opt.state.clear()
         self.model, self.opt = self.accelerator.prepare(model, self.opt)
         self.ema.to(self.device)
+        if self.sharded:
+            from torch.distributed.tensor import distribute_tensor
+            names = [n for n, _ in self.net.named_parameters()]
+            check(names == [n for n, _ in self.ema.named_parameters()], 'FSDP changed the parameters of the model.')
+            # the EMA is kept as this rank's shards of it: the per-step update needs no communication, and
+            # `sync_ema` gathers the full EMA only where it is used (grids, evaluation, checkpoints)
+            self.ema_shards = [distribute_tensor(e.detach(), p.device_mesh, p.placements).to_local()
+                               for e, p in zip(self.ema.parameters(), self.net.parameters())]
+            self._ema_synced = self.step
+            if self.step:
+                from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+                set_optimizer_state_dict(self.net, getattr(self.opt, 'optimizer', self.opt), opt_full,
+                                         options=StateDictOptions(full_state_dict=True))
         self.store = RunStore(self.run_dir / 'store.sqlite', mode='w') if self.is_main else None
         if self.store is not None:
             if self.step: self.store.truncate_after(self.step)
@@ -185,6 +226,24 @@ class Trainer:
             self.store.set_meta('device', torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu')
         self._apply_stage(self.step, force=True)
 
+    def _check_shardable(self, cfg):
+        "What FSDP cannot run, said before training starts."
+        check(not hasattr(self.net, 'routers'), "DyDiT's gated blocks call a block's layers directly, which FSDP does not "
+                                                'gather; fine-tune DyDiT without --fsdp (DDP).')
+        check(type(self.sampler).before_step is TimestepSampler.before_step, f'The {type(self.sampler).__name__} measures '
+              'per-timestep gradients of the whole model, which FSDP shards; train it without --fsdp (DDP).')
+        check(not cfg.instrument, "Gradient instrumentation measures whole per-sample gradients, which FSDP shards; "
+                                  'drop --instrument or train without --fsdp (DDP).')
+
+    @torch.no_grad()
+    def sync_ema(self):
+        "Sharded runs: gather every rank's EMA shards into the full `self.ema`. A collective: every rank calls it."
+        if not self.sharded or self._ema_synced == self.step: return
+        from torch.distributed.tensor import DTensor
+        for e, s, p in zip(self.ema.parameters(), self.ema_shards, self.net.parameters()):
+            e.copy_(DTensor.from_local(s, p.device_mesh, p.placements, shape=p.shape, stride=p.stride()).full_tensor())
+        self._ema_synced = self.step
+
     # --- checkpoints -----------------------------------------------------------------------------------------
     def _resume(self):
         ckdir = self.run_dir / 'checkpoints'
@@ -193,7 +252,10 @@ class Trainer:
         if ck is None: return
         st = ck['state']
         self.net.load_state_dict(ck['model']); self.ema.load_state_dict(ck['ema'])
-        self.opt.load_state_dict(st['opt'])
+        if st.get('opt_format') == 'full':           # written by a sharded run: full tensors keyed by parameter name
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+            set_optimizer_state_dict(self.net, self.opt, st['opt'], options=StateDictOptions(full_state_dict=True))
+        else: self.opt.load_state_dict(st['opt'])
         self.sampler.load_state_dict(st.get('sampler', {}))
         for cb in self.callbacks: cb.load_state_dict(st.get('callbacks', {}).get(type(cb).__name__, {}))
         self.step, self.ema_updates = ck['step'], st['ema_updates']
@@ -210,13 +272,20 @@ class Trainer:
         "Write a checkpoint of the current step (all ranks take part; rank 0 writes)."
         from accelerate.utils import gather_object
         rngs = gather_object([rng_state()]) if self.accelerator.num_processes > 1 else [rng_state()]
+        if self.sharded:        # gathered to full tensors on rank 0, in CPU memory (collectives: every rank takes part)
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+            full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            weights = get_model_state_dict(self.net, options=full)
+            opt, opt_format = get_optimizer_state_dict(self.net, getattr(self.opt, 'optimizer', self.opt), options=full), 'full'
+            self.sync_ema()
+        elif self.is_main: weights, opt, opt_format = self.net.state_dict(), self.opt.state_dict(), 'index'
         if self.is_main:
             if self.store is not None: self.store.flush()     # every row up to this step is durable before the checkpoint
-            state = dict(opt=self.opt.state_dict(), sampler=self.sampler.state_dict(), rng_per_rank=rngs,
+            state = dict(opt=opt, opt_format=opt_format, sampler=self.sampler.state_dict(), rng_per_rank=rngs,
                          ema_updates=self.ema_updates, nonfinite_total=self.nonfinite_total, train_seconds=self.train_seconds,
                          callbacks={type(cb).__name__: cb.state_dict() for cb in self.callbacks},
                          config=json.dumps(self.cfg.to_dict()), version=__version__)
-            save_checkpoint(self.run_dir / 'checkpoints', self.step, self.net.state_dict(), self.ema.state_dict(), state,
+            save_checkpoint(self.run_dir / 'checkpoints', self.step, weights, self.ema.state_dict(), state,
                             keep=self.cfg.keep_ckpts)
         self.accelerator.wait_for_everyone()
 
@@ -279,7 +348,8 @@ class Trainer:
             self.opt.step()
             self.ema_updates += 1
             d = min(sc.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates)) if sc.ema_warmup else sc.ema_decay
-            ema_update(self.ema, self.net, d)
+            if self.sharded: torch._foreach_lerp_(self.ema_shards, [p.detach().to_local() for p in self.net.parameters()], 1 - d)
+            else: ema_update(self.ema, self.net, d)
             self.sampler.after_step(self)
             self.nonfinite_run = 0
         else: self.nonfinite_total += 1; self.nonfinite_run += 1
@@ -360,6 +430,8 @@ class Trainer:
     def generate(self, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
         "`n` samples (class-balanced labels unless given) from the EMA (or live) weights."
         sc = self.active
+        check(use_ema or not self.sharded, 'The live weights of a sharded (FSDP) run are spread over the processes; '
+                                           'sample from the EMA (use_ema=True).')
         model = self.ema if use_ema else self.net
         was = model.training; model.eval()
         nc = self.dataset.num_classes
@@ -448,9 +520,11 @@ class SampleCallback(Callback):
         return tr.run_dir / 'samples' / f'{name}.png'
     def after_step(self, tr):
         if not (tr.cfg.sample_every and tr.step % tr.cfg.sample_every == 0): return
+        tr.sync_ema()
         if tr.is_main: self.grid(tr, 'latest')
         tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
+        tr.sync_ema()
         if tr.is_main: tr.say(f'sample grid: {self.grid(tr, "final")}')
         tr.accelerator.wait_for_everyone()
 
@@ -467,9 +541,11 @@ class EvalCallback(Callback):
         tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")
     def after_step(self, tr):
         if tr.cfg.eval_every and tr.step % tr.cfg.eval_every == 0:
+            tr.sync_ema()
             if tr.is_main: self.run(tr)
             tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
+        tr.sync_ema()
         if tr.is_main and tr.cfg.eval_every and tr.step % tr.cfg.eval_every: self.run(tr)
         tr.accelerator.wait_for_everyone()
 
@@ -484,7 +560,7 @@ def default_callbacks(cfg:TrainConfig) -> list:
         cbs.append(build(CALLBACKS, dict(name='routing_maps', every=cfg.routing_every)))
     return cbs
 
-# %% ../../nbs/10_train.trainer.ipynb #b594379c
+# %% ../../nbs/10_train.trainer.ipynb #81e26603
 def load_run(run_dir, use_ema:bool=True, device='cpu'):
     "(config, components with the trained model) of the run in `run_dir`, from its newest valid checkpoint."
     run_dir = Path(run_dir)
@@ -500,7 +576,7 @@ def load_run(run_dir, use_ema:bool=True, device='cpu'):
     c.model.to(device).eval(); c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
     return cfg, c
 
-# %% ../../nbs/10_train.trainer.ipynb #44ddf446
+# %% ../../nbs/10_train.trainer.ipynb #b7665504
 @patch
 def stop(self:Trainer):
     "Ask `fit` to finish the current step, checkpoint and return (safe to call from another thread)."
