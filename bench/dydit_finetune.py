@@ -7,10 +7,12 @@ warm-up and a router learning rate `--router-lr-mult` times the model's (the ref
 one lr; a CPU budget of minutes cannot move the routers' initial biases otherwise), and are sampled with their
 dynamic plan. The runs are fixed in steps (`--dense-steps`, `--ft-steps`) so that the FLOPs target's warm-up
 (`--hold-steps`, `--warmup-steps`) finishes inside the fine-tune whatever the machine's speed; `--dense-budget` /
-`--ft-budget` give seconds instead. Speed: DDIM sampling of the same batch, dense vs dynamic, rounds interleaved,
-median. Writes JSON to bench/results/.
+`--ft-budget` give seconds instead. `--control` adds the dense model trained on for the same steps at the same lr,
+which separates what the extra training buys from what DyDiT costs. Speed: DDIM sampling of the same batch, dense vs
+dynamic, rounds interleaved, median. Writes JSON to bench/results/.
 
-    python bench/dydit_finetune.py --data fashion-mnist --data-dir ../shared/data/fashion-mnist --size T/4 --dense-steps 300 --ft-steps 300
+    python bench/dydit_finetune.py --data fashion-mnist --data-dir ../shared/data/fashion-mnist --size T/4 \
+        --dense-steps 300 --ft-steps 300 --warmup-steps 150 --control
 """
 import argparse, statistics, sys, tempfile, time
 from pathlib import Path
@@ -36,10 +38,13 @@ def main():
     p.add_argument('--warmup-steps', type=int, default=200, help='fine-tune steps over which the target anneals from 1 to λ')
     p.add_argument('--stage2-at', type=float, default=1 / 3,
                    help='λ=0.5: fraction of the fine-tune after which the complete-model loss is dropped (stage 2)')
+    p.add_argument('--control', action='store_true',
+                   help='also continue the dense model for the fine-tune length at the fine-tune lr: the FID that the extra '
+                        'training alone buys, to set the fine-tunes against')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (pin with taskset to run beside other work)')
     p.add_argument('--batch', type=int, default=64); p.add_argument('--n', type=int, default=500)
     p.add_argument('--sample-steps', type=int, default=50, help='DDIM steps for FID and speed')
-    p.add_argument('--lams', type=float, nargs='+', default=[0.5, 0.7])
+    p.add_argument('--lams', type=float, nargs='*', default=[0.5, 0.7], help='FLOPs targets to fine-tune to (none: dense and --control only)')
     p.add_argument('--router-lr-mult', type=float, default=100.0,
                    help='routers lr / model lr: a few hundred steps must move biases that start at 15 and 35')
     a = p.parse_args()
@@ -58,6 +63,12 @@ def main():
         f0 = fid(dense)
         rows.append(dict(model='dense', steps=dense.step, train_seconds=dense.train_seconds, fid=f0, flops_ratio=1.0))
         print(f'dense: {dense.step} steps, proxy FID {f0:.2f}', flush=True)
+        if a.control:
+            ctl = Trainer(resolve_config('dit', model=f'DiT-{a.size}', lr=1e-4, init_from=f'{tmp}/dense', run_dir=f'{tmp}/control',
+                                         **length(a.ft_steps, a.ft_budget), **common), quiet=True).fit()
+            fc = fid(ctl)
+            rows.append(dict(model='dense, continued', steps=ctl.step, train_seconds=ctl.train_seconds, fid=fc, flops_ratio=1.0))
+            print(f'dense continued: {ctl.step} more steps at lr 1e-4, proxy FID {fc:.2f}', flush=True)
         for lam in a.lams:
             recipe = 'dydit' if lam == 0.5 else 'dydit-0.7'
             flops = {'name': 'flops', 'weight': 2.0, 'target': lam, 'hold_steps': a.hold_steps, 'warmup_steps': a.warmup_steps}
