@@ -37,7 +37,9 @@ def main():
     p.add_argument('--hold-steps', type=int, default=20, help='fine-tune steps at target 1 before the anneal')
     p.add_argument('--warmup-steps', type=int, default=200, help='fine-tune steps over which the target anneals from 1 to λ')
     p.add_argument('--stage2-at', type=float, default=1 / 3,
-                   help='λ=0.5: fraction of the fine-tune after which the complete-model loss is dropped (stage 2)')
+                   help='fraction of the fine-tune after which the complete-model loss is dropped (stage 2)')
+    p.add_argument('--stage2-lams', type=float, nargs='*', default=[0.5],
+                   help='the targets that get stage 2 (the recipes: λ=0.5 does, λ=0.7 keeps stage 1 throughout)')
     p.add_argument('--control', action='store_true',
                    help='also continue the dense model for the fine-tune length at the fine-tune lr: the FID that the extra '
                         'training alone buys, to set the fine-tunes against')
@@ -76,7 +78,7 @@ def main():
                         run_dir=f'{tmp}/dy{lam}', losses=[flops, {'name': 'complete_model'}], lr=1e-4,
                         **length(a.ft_steps, a.ft_budget), **common)
             stage2 = round(a.stage2_at * a.ft_steps) if a.ft_steps else 100
-            over['stages'] = [{'at_step': stage2, 'losses': [flops]}] if lam == 0.5 else []
+            over['stages'] = [{'at_step': stage2, 'losses': [flops]}] if lam in a.stage2_lams else []
             tr = Trainer(resolve_config(recipe, **over), quiet=True).fit()
             plan = tr.inference_plan
             with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:     # the training gates' ratio, as logged
@@ -106,7 +108,7 @@ def main():
                 for which in ((0, 1) if r % 2 == 0 else (1, 0)):
                     (td if which == 0 else ty).append(timed(dense.ema, None) if which == 0 else timed(tr.ema, plan))
             dense_macs = model_flops(dense.ema)['forward_macs']
-            row = dict(model=f'DyDiT λ={lam}', recipe=recipe, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
+            row = dict(model=f'DyDiT λ={lam}', recipe=recipe, stage2_at=stage2 if lam in a.stage2_lams else None, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
                        target_at_end=target_end, train_flops_ratio_last=float(train_ratio.values[-1]),
                        train_flops_ratio_trace={int(k): round(float(v), 4) for k, v in zip(train_ratio.step.values, train_ratio.values)},
                        flops_ratio=statistics.mean(ratios), forward_macs_ratio=statistics.mean(macs) / dense_macs,
