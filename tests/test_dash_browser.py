@@ -69,7 +69,10 @@ def test_monitor_follows_a_training_run(tmp_path):
                               '--time-budget-s', '240', '--log-every', '2', '--plan', plan, '--routing-every', '10',
                               '--instrument', json.dumps({'name': 'grad_variance', 'every': 10}), '--sample-every', '30',
                               '--sample-n', '16', '--sample-steps', '6', '--ckpt-every', '100000', '--run-dir', str(run)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             # one thread: on a 2-core machine a 2-thread training run starves the dashboard server and
+                             # the browser, and the page then falls minutes behind the run
+                             env={**os.environ, 'OMP_NUM_THREADS': '1'})
     port = free_port(); url = f'http://127.0.0.1:{port}/'
     server = start(['dash', str(run), '--port', str(port), '--interval', '0.5'], url, 'dashboard server')
     try:
