@@ -58,7 +58,8 @@ def main():
                   sample_method='ddim', routing_every=0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        dense = Trainer(resolve_config('dit', model=f'DiT-{a.size}', lr=1e-3, warmup_steps=50, run_dir=f'{tmp}/dense', **length(a.dense_steps, a.dense_budget), **common), quiet=True).fit()
+        dense = Trainer(resolve_config('dit', model=f'DiT-{a.size}', lr=1e-3, warmup_steps=50, run_dir=f'{tmp}/dense',
+                                       **length(a.dense_steps, a.dense_budget), **common), quiet=True).fit()
         def fid(tr, plan=None):
             return evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                 method='ddim', steps=a.sample_steps, device=device, plan=plan)['fid']
@@ -77,15 +78,15 @@ def main():
             over = dict(model=f'DyDiT-{a.size}', model_args={'router_lr_mult': a.router_lr_mult}, init_from=f'{tmp}/dense',
                         run_dir=f'{tmp}/dy{lam}', losses=[flops, {'name': 'complete_model'}], lr=1e-4,
                         **length(a.ft_steps, a.ft_budget), **common)
-            stage2 = round(a.stage2_at * a.ft_steps) if a.ft_steps else 100
-            over['stages'] = [{'at_step': stage2, 'losses': [flops]}] if lam in a.stage2_lams else []
+            stage2 = (round(a.stage2_at * a.ft_steps) if a.ft_steps else 100) if lam in a.stage2_lams else None
+            over['stages'] = [{'at_step': stage2, 'losses': [flops]}] if stage2 is not None else []
             tr = Trainer(resolve_config(recipe, **over), quiet=True).fit()
             plan = tr.inference_plan
             with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:     # the training gates' ratio, as logged
                 sc = st.scalars()
                 col = next(k for k in sc.data_vars if k.endswith('flops_ratio'))
                 train_ratio = sc[col].dropna('step')
-            target_end = 1.0 + (lam - 1.0) * min(1.0, max(0, tr.step - a.hold_steps) / a.warmup_steps)
+            target_end = next(t for t in tr.objective.terms if t.name == 'flops').target_at(tr.step)
             f1 = fid(tr, plan)
             # speed and achieved ratio on one sampling batch: dense EMA of the dense run vs this run's dynamic EMA
             shape, y = (a.batch, *tr.dataset.image_shape), torch.arange(a.batch, device=device) % tr.dataset.num_classes
@@ -108,7 +109,7 @@ def main():
                 for which in ((0, 1) if r % 2 == 0 else (1, 0)):
                     (td if which == 0 else ty).append(timed(dense.ema, None) if which == 0 else timed(tr.ema, plan))
             dense_macs = model_flops(dense.ema)['forward_macs']
-            row = dict(model=f'DyDiT λ={lam}', recipe=recipe, stage2_at=stage2 if lam in a.stage2_lams else None, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
+            row = dict(model=f'DyDiT λ={lam}', recipe=recipe, stage2_at=stage2, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
                        target_at_end=target_end, train_flops_ratio_last=float(train_ratio.values[-1]),
                        train_flops_ratio_trace={int(k): round(float(v), 4) for k, v in zip(train_ratio.step.values, train_ratio.values)},
                        flops_ratio=statistics.mean(ratios), forward_macs_ratio=statistics.mean(macs) / dense_macs,
