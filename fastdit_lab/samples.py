@@ -111,9 +111,9 @@ def _assemble(out:Path, spec:dict, run:dict):
 # %% ../nbs/06c_samples.ipynb #7126047a
 @torch.no_grad()
 def write_samples(model, objective, out, n:int, num_classes:int|None, shape, batch_size:int=64, seed:int=0,
-                  sampler:dict|None=None, decode=None, info:dict|None=None, overwrite:bool=False, rank:int=0,
-                  world_size:int=1, barrier=None, device='cpu', plan=None, progress:bool=True) -> Path:
-    "Draw `n` samples of `shape` with `sampler` (arguments of `sample`) into the ADM npz `out`; resumable, any process count."
+                  sampler:dict|None=None, decode=None, info:dict|None=None, about:dict|None=None, overwrite:bool=False,
+                  rank:int=0, world_size:int=1, barrier=None, device='cpu', plan=None, progress:bool=True) -> Path:
+    "Draw `n` samples of `shape` with `sampler` (arguments of `sample`) into the ADM npz `out`; resumable, any process count.\n    `info` joins the spec (a resumed run must match it), `about` is only recorded."
     out = Path(out).expanduser().absolute()
     check(out.suffix == '.npz', f'--out must name an .npz file (the ADM layout), got {out.name}.')
     check(world_size == 1 or barrier is not None, 'Sampling on several processes needs their barrier.')
@@ -145,7 +145,8 @@ def write_samples(model, objective, out, n:int, num_classes:int|None, shape, bat
         bar.update(min(len(r) * world_size, bar.total - bar.n))
     bar.close(); sync()
     if rank == 0:
-        _assemble(out, spec, dict(world_size=world_size, batches_this_run=len(todo), seconds_this_run=round(time.time() - t0, 1)))
+        _assemble(out, spec, dict(about or {}, world_size=world_size, batches_this_run=len(todo),
+                                  seconds_this_run=round(time.time() - t0, 1)))
         if progress: print(f'[fastdit] {n} samples in {out} ({len(todo)} of {len(batch_ranges(n, batch_size))} batches '
                            f'this run), settings in {js.name}', flush=True)
     sync()
