@@ -10,6 +10,7 @@ import hashlib, json, math, os, shutil, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 import fastdit_lab
 from .core import FastditError, atomic_write, check
 from .data import DATASETS, IMAGE_EXTS, center_crop
@@ -304,27 +305,30 @@ class LatentDataset(torch.utils.data.Dataset):
         flipped = self.flip and bool(torch.rand(()) < 0.5)
         return self.latent(i, flipped), int(self._open()['labels.npy'][i])
 
-    def decode(self, z, vae, batch_size:int=64) -> torch.Tensor:
-        "Images in [-1, 1] from normalised latents `z` ([c,h,w] or [B,c,h,w]) via `vae`, in batches of `batch_size`."
-        z = torch.as_tensor(z); single = z.ndim == 3
-        zb = z[None] if single else z
-        p = next(vae.parameters()); out = []
-        with torch.no_grad():
-            for chunk in zb.split(batch_size):
-                raw = (chunk.float().cpu() - self.b) / self.a
-                out.append(vae.decode(raw.to(p.device, p.dtype)).sample.float().clamp(-1, 1).to(z.device))
-        x = torch.cat(out)
-        return x[0] if single else x
+# %% ../nbs/06a_latents.ipynb #687bf557
+@patch
+def decode(self:LatentDataset, z, vae, batch_size:int=64) -> torch.Tensor:
+    "Images in [-1, 1] from normalised latents `z` ([c,h,w] or [B,c,h,w]) via `vae`, in batches of `batch_size`."
+    z = torch.as_tensor(z); single = z.ndim == 3
+    zb = z[None] if single else z
+    p = next(vae.parameters()); out = []
+    with torch.no_grad():
+        for chunk in zb.split(batch_size):
+            raw = (chunk.float().cpu() - self.b) / self.a
+            out.append(vae.decode(raw.to(p.device, p.dtype)).sample.float().clamp(-1, 1).to(z.device))
+    x = torch.cat(out)
+    return x[0] if single else x
 
-    def decode_for_display(self, z) -> torch.Tensor:
-        "Images in [-1, 1] for sample grids: decoded by the encoding's VAE if it is on disk, else latent channels 0-2."
-        if self._vae is None:
-            try: self._vae = load_vae(self.meta['vae']['name'])
-            except FastditError as e:
-                self._vae = False; warnings.warn(f'{e} Sample grids show latent channels 0-2 instead of images.')
-        if self._vae is not False: return self.decode(z, self._vae)
-        x = torch.as_tensor(z)[:, :3].float()
-        return x / x.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
+@patch
+def decode_for_display(self:LatentDataset, z) -> torch.Tensor:
+    "Images in [-1, 1] for sample grids: decoded by the encoding's VAE if it is on disk, else latent channels 0-2."
+    if self._vae is None:
+        try: self._vae = load_vae(self.meta['vae']['name'])
+        except FastditError as e:
+            self._vae = False; warnings.warn(f'{e} Sample grids show latent channels 0-2 instead of images.')
+    if self._vae is not False: return self.decode(z, self._vae)
+    x = torch.as_tensor(z)[:, :3].float()
+    return x / x.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
 
 # %% ../nbs/06a_latents.ipynb #7875d134
 def latent_folder(data_dir, train:bool=True) -> Path:
