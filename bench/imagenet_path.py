@@ -79,6 +79,8 @@ if __name__ == '__main__':
     ap.add_argument('--models', default='DiT-T/4,DiT-S/2'); ap.add_argument('--sample-n', type=int, default=16)
     ap.add_argument('--sample-steps', type=int, default=4); ap.add_argument('--batch-size', type=int, default=8)
     a = ap.parse_args()
+    import os
+    load0 = os.getloadavg()                 # the machine may be shared: other work slows every number below
     dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     from fastdit_lab.latents import tiny_vae
     sd, tiny = sd_vae_random().to(dev), tiny_vae().to(dev)
@@ -90,4 +92,5 @@ if __name__ == '__main__':
                        for m in a.models.split(',') for preset in ('dit', 'sit-sde')])
     for k, rows in res.items():
         for r in rows: print(k, r)
-    print(write_result('imagenet_path', vars(a), res))
+    print(write_result('imagenet_path', vars(a), res, load_average=dict(start=load0, end=os.getloadavg()),
+                       note='in process (no launcher start-up); random weights of the named architectures'))
