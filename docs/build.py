@@ -11,7 +11,7 @@
    is listed by hand).
 3. **Render**: Sphinx with myst-nb writes the site to `_docs/` without executing anything; MathJax comes from the
    `jupyter-server-mathjax` package, Bokeh and Panel are inlined into the outputs, so no page loads anything from the
-   network. Open `_docs/index.html`, or serve the folder (`python -m http.server -d _docs`) for the search page.
+   network. Open `_docs/index.html`: no server is needed, search included.
 """
 import argparse, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
