@@ -32,7 +32,7 @@ def _stale() -> bool:
 
 @pytest.fixture(scope='module')
 def site():
-    if os.environ.get('FASTDIT_DOCS_PREBUILT') != '1' and _stale():
+    if os.environ.get('FASTDIT_DOCS_PREBUILT') != '1' and _stale():      # =1: test _docs/ as it is
         subprocess.run([sys.executable, str(ROOT / 'docs' / 'build.py')], check=True, cwd=ROOT)
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *a): pass
@@ -57,6 +57,7 @@ class Page:
     "A page that records page errors, failed requests, HTTP errors and any request to another host (refused)."
     def __init__(self, browser, base):
         self.page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+        self.page.set_default_timeout(120_000)       # a ceiling for a busy machine (the tutorial's page is 7 MB)
         self.problems, host = [], urlsplit(base).netloc
         def route(r):
             u = urlsplit(r.request.url)
