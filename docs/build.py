@@ -90,8 +90,10 @@ def run_notebooks(force=False, n_workers=None):
     print(f'running {len(jobs)} of {len(notebooks())} notebooks', flush=True)
     if not jobs: return
     n_workers = min(len(jobs), n_workers or os.cpu_count() or 1)
+    threads = str(max(1, (os.cpu_count() or 1) // n_workers))    # the cores shared out, not oversubscribed
+    env = {**os.environ, 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', threads)}
     def one(job):                                        # a fresh interpreter per notebook, as in nbdev-test
-        r = subprocess.run([sys.executable, __file__, '--run-one', *map(str, job)], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, __file__, '--run-one', *map(str, job)], capture_output=True, text=True, env=env)
         print(r.stdout, end='', flush=True)
         return r.returncode and (r.stderr[-3000:] or f'{job[0]} failed')
     with ThreadPoolExecutor(n_workers) as ex: errors = [e for e in ex.map(one, jobs) if e]
