@@ -4,6 +4,7 @@ import argparse, statistics, tempfile
 from pathlib import Path
 import torch
 from common import write_result
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.eval import evaluate_fid
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.store import RunStore

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.config import build_components, resolve_config
 from fastdit_lab.train.trainer import ema_update

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import FastditError, check
-from .train.config import load_methods
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
 __all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'inference_plan', 'cmd_sample', 'cmd_eval', 'cmd_recipes',
@@ -55,7 +55,6 @@ def config_from_args(a:argparse.Namespace):
             if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
             if v == 'none': v = None
         over[f.name] = v
-    load_methods()
     base = dict(RECIPES[a.recipe]['overrides'])
     for s in a.set:
         check('=' in s and '.' in s.split('=')[0], f"--set takes FIELD.KEY=VALUE (e.g. sampler.m=0.5), got '{s}'.")
@@ -168,7 +167,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     "Entry point of the `fastdit` console script."
-    load_methods()
     a = make_parser().parse_args(argv)
     try: a.fn(a)
     except FastditError as e:

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['FastditError', 'check', 'Registry', 'build', 'config_from_dict', 'config_to_dict', 'seed_everything', 'rng_state',
-           'set_rng_state', 'atomic_write', 'default_device', 'to_list']
+__all__ = ['METHODS_HINT', 'FastditError', 'check', 'Registry', 'build', 'config_from_dict', 'config_to_dict', 'seed_everything',
+           'rng_state', 'set_rng_state', 'atomic_write', 'default_device', 'to_list']
 
 # %% ../nbs/00_core.ipynb #388f62ed
 class FastditError(Exception):
@@ -24,9 +24,13 @@ def check(cond, msg:str):
     if not cond: raise FastditError(msg)
 
 # %% ../nbs/00_core.ipynb #1d42963c
+# Methods (fastdit_lab.methods.*) add recipes, models, plans, samplers and loss terms to the registries of lower
+# layers when they are imported; a name missing for that reason gets this hint.
+METHODS_HINT = 'method names register when the methods are imported: import fastdit_lab.all, as the CLI does'
+
 class Registry(dict):
-    "Name -> factory mapping; unknown names raise a `FastditError` listing the choices and the closest match."
-    def __init__(self, kind:str): super().__init__(); self.kind = kind
+    "Name -> factory mapping; unknown names raise a `FastditError` listing the choices, the closest match and `hint`."
+    def __init__(self, kind:str, hint:str=''): super().__init__(); self.kind, self.hint = kind, hint
 
     def register(self, name:str=None):
         "Decorator adding a factory under `name` (default: its `__name__`)."
@@ -38,7 +42,8 @@ class Registry(dict):
     def __missing__(self, key):
         close = difflib.get_close_matches(str(key), list(self), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ''
-        raise FastditError(f"Unknown {self.kind} '{key}'.{hint} Choose one of: {', '.join(sorted(self))}.")
+        raise FastditError(f"Unknown {self.kind} '{key}'.{hint} Choose one of: {', '.join(sorted(self))}"
+                           + (f' ({self.hint}).' if self.hint else '.'))
 
 # %% ../nbs/00_core.ipynb #85f2802b
 def build(registry:Registry, spec, **extra):

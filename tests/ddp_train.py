@@ -2,6 +2,7 @@
 import hashlib, json, sys
 from pathlib import Path
 import torch
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.trainer import Trainer
 

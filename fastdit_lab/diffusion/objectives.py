@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from ..core import FastditError, Registry, check
+from ..core import FastditError, Registry, check, METHODS_HINT
 from .process import NoiseProcess, DDPM, Flow, EDM, Cosine, DiscreteTerms, bcast
 
 # %% auto #0
@@ -74,7 +74,7 @@ class LossTerm:
     def __call__(self, ctx:LossContext) -> torch.Tensor: raise NotImplementedError
     def spec(self): return dict(name=self.name, weight=self.weight)
 
-LOSS_TERMS = Registry('loss term')
+LOSS_TERMS = Registry('loss term', METHODS_HINT)
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #c5e00ec9
 class Objective:

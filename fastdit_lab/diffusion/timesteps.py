@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
-from ..core import FastditError, Registry, check
+from ..core import FastditError, Registry, check, METHODS_HINT
 from .process import NoiseProcess, EDM, DDPM
 
 # %% auto #0
@@ -37,7 +37,7 @@ class TimestepSampler:
     def spec(self) -> dict: return {'name': self.name}
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.spec().items() if k != 'name')})"
 
-SAMPLERS = Registry('timestep sampler')
+SAMPLERS = Registry('timestep sampler', METHODS_HINT)
 
 # %% ../../nbs/02_diffusion.timesteps.ipynb #0916eb3c
 @SAMPLERS.register('uniform')

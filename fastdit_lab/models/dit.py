@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from ..core import FastditError, Registry, check
+from ..core import FastditError, Registry, check, METHODS_HINT
 
 # %% auto #0
 __all__ = ['PLANS', 'DIT_SIZES', 'MODELS', 'modulate', 'PatchEmbed', 'TimestepEmbedder', 'LabelEmbedder', 'sincos_1d',
@@ -138,7 +138,7 @@ class TokenPlan:
         "Tokens each block processes (for FLOP counting)."
         return [num_tokens] * depth
 
-PLANS = Registry('token plan')
+PLANS = Registry('token plan', METHODS_HINT)
 PLANS['dense'] = TokenPlan
 
 def random_subset(B:int, N:int, K:int, device=None, generator=None) -> torch.Tensor:
@@ -245,7 +245,7 @@ class DiT(nn.Module):
 
 # %% ../../nbs/05_models.dit.ipynb #f19f6669
 DIT_SIZES = {'S': (12, 384, 6), 'B': (12, 768, 12), 'L': (24, 1024, 16), 'XL': (28, 1152, 16), 'T': (6, 192, 3)}
-MODELS = Registry('model')
+MODELS = Registry('model', METHODS_HINT)
 
 def _dit_factory(size, patch):
     depth, width, heads = DIT_SIZES[size]

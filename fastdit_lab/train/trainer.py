@@ -13,33 +13,22 @@ import torch
 from fastcore.basics import patch
 from .. import __version__
 from ..core import FastditError, Registry, atomic_write, build, check, config_from_dict, rng_state, set_rng_state, seed_everything
-from ..data import DEFAULT_HFLIP, EpochSampler, make_dataset
+from ..data import EpochSampler, default_hflip, make_dataset
+from .. import latents as _latents      # registers the 'latents' dataset (that module builds on data)
 from ..diffusion.sampling import sample
 from ..diffusion.timesteps import TimestepSampler
 from ..models.flops import model_flops
 from .checkpoint import clean_partial, load_latest, save_checkpoint
-from .config import TrainConfig, build_components, resolve_config, stage_start, validate
+from .callback import CALLBACKS, Callback
+from .config import TrainConfig, build_components, load_config, resolve_config, stage_start, validate
+from .instrument import RoutingMapCallback
 from .store import RunStore
 
 # %% auto #0
-__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'Callback', 'lr_at', 'ema_update', 'fsdp_plugin',
-           'enable_fsdp_on_cpu', 'peak_flops', 'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers',
-           'start_trackers', 'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback', 'SampleCallback',
-           'EvalCallback', 'default_callbacks', 'load_run', 'BackgroundRun', 'train_in_background']
-
-# %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
-class Callback:
-    "Hooks into `Trainer.fit`; `tr` is the trainer. `state_dict` is saved in every checkpoint."
-    order = 50
-    def before_fit(self, tr): pass
-    def after_loss(self, tr): pass          # tr.res (per-sample losses), tr.t, tr.x0, tr.y are set
-    def after_backward(self, tr): pass      # gradients are synchronised, not yet clipped
-    def after_step(self, tr): pass          # tr.step has advanced
-    def after_fit(self, tr): pass
-    def state_dict(self) -> dict: return {}
-    def load_state_dict(self, s:dict): pass
-
-CALLBACKS = Registry('callback')
+__all__ = ['PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'lr_at', 'ema_update', 'fsdp_plugin', 'enable_fsdp_on_cpu',
+           'peak_flops', 'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers', 'start_trackers',
+           'Trainer', 'memory_gb', 'LogCallback', 'CheckpointCallback', 'SampleCallback', 'EvalCallback',
+           'default_callbacks', 'load_run', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #0ad46d6d
 def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
@@ -164,15 +153,14 @@ class Trainer:
         rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
         if acc.num_processes > 1: broadcast_object_list(rd)
         self.run_dir = Path(rd[0])
-        if (self.run_dir / 'config.json').exists():
-            saved = json.loads((self.run_dir / 'config.json').read_text()); saved.pop('version', None)
-            self.cfg = cfg = check_resume(config_from_dict(TrainConfig, saved), cfg, self.run_dir)
+        saved = load_config(self.run_dir)
+        if saved is not None: self.cfg = cfg = check_resume(saved, cfg, self.run_dir)
         if self.is_main:
             (self.run_dir / 'samples').mkdir(parents=True, exist_ok=True)
             atomic_write(self.run_dir / 'config.json', cfg.to_json())
         acc.wait_for_everyone()
         if acc.log_with: start_trackers(acc, self.run_dir, cfg)
-        self.hflip = DEFAULT_HFLIP.get(cfg.data, False) if cfg.hflip is None else cfg.hflip
+        self.hflip = default_hflip(cfg.data) if cfg.hflip is None else cfg.hflip
         self.callbacks = sorted(default_callbacks(cfg) + list(callbacks), key=lambda cb: cb.order)
         self.stage = None
         if cfg.fsdp and acc.num_processes == 1: self.say('fsdp: one process, nothing to shard; training unsharded')
@@ -551,22 +539,19 @@ class EvalCallback(Callback):
 
 def default_callbacks(cfg:TrainConfig) -> list:
     "Logging, checkpoints and sample grids; evaluation and instrumentation when the config asks for them."
-    from fastdit_lab.train.config import load_methods
-    load_methods()                                      # registers the instrumentation callbacks
     cbs = [LogCallback(), CheckpointCallback(), SampleCallback()]
     if cfg.eval_every: cbs.append(EvalCallback())
     if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))
     if cfg.routing_every and (cfg.plan or any(st.get('plan') for st in cfg.stages)):
-        cbs.append(build(CALLBACKS, dict(name='routing_maps', every=cfg.routing_every)))
+        cbs.append(RoutingMapCallback(every=cfg.routing_every))
     return cbs
 
 # %% ../../nbs/10_train.trainer.ipynb #81e26603
 def load_run(run_dir, use_ema:bool=True, device='cpu'):
     "(config, components with the trained model) of the run in `run_dir`, from its newest valid checkpoint."
     run_dir = Path(run_dir)
-    check((run_dir / 'config.json').exists(), f'{run_dir} is not a run folder (no config.json); pass the folder of a run.')
-    saved = json.loads((run_dir / 'config.json').read_text()); saved.pop('version', None)
-    cfg = config_from_dict(TrainConfig, saved)
+    cfg = load_config(run_dir)
+    check(cfg is not None, f'{run_dir} is not a run folder (no config.json); pass the folder of a run.')
     check((run_dir / 'store.sqlite').exists(), f'{run_dir} has no store.sqlite; the run never started training.')
     with RunStore(run_dir / 'store.sqlite') as st: meta = st.meta()
     ck = load_latest(run_dir / 'checkpoints')
