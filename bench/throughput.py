@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result
 from fastdit_lab.models.dit import make_model
 from fastdit_lab.models.flops import model_flops
-from fastdit_lab.train.trainer import PEAK_TFLOPS, ema_update
+from fastdit_lab.train.ema import ema_update
+from fastdit_lab.train.trainer import PEAK_TFLOPS
 
 def peer_model(name, latent=32, channels=4):
     "diffusers' DiT with the same depth, width, heads and patch as our `name`."

@@ -16,7 +16,7 @@ from common import write_result
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.config import build_components, resolve_config
-from fastdit_lab.train.trainer import ema_update
+from fastdit_lab.train.ema import ema_update
 
 METHODS = {'dense': dict(recipe='edm', model='DiT-{}'), 'tread': dict(recipe='tread', model='DiT-{}'),
            'maskdit': dict(recipe='maskdit', model='MaskDiT-{}')}

@@ -14,12 +14,22 @@ from .core import FastditError, Registry, atomic_write, check
 
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'IDX_FILES', 'CIFAR10_CLASSES', 'IMAGE_EXTS', 'DOWNLOADS', 'DATASETS', 'DEFAULT_HFLIP',
-           'ArrayDataset', 'resize_images', 'center_crop', 'render_shapes', 'render_shape', 'Shapes', 'read_idx',
-           'load_idx_dataset', 'load_cifar10', 'load_zip_folders', 'load_image_folder', 'download', 'default_hflip',
-           'make_dataset', 'write_idx', 'EpochSampler']
+           'ImageDataset', 'for_display', 'ArrayDataset', 'resize_images', 'center_crop', 'render_shapes',
+           'render_shape', 'Shapes', 'read_idx', 'load_idx_dataset', 'load_cifar10', 'load_zip_folders',
+           'load_image_folder', 'download', 'default_hflip', 'make_dataset', 'write_idx', 'EpochSampler']
 
 # %% ../nbs/06_data.ipynb #978b11bf
-class ArrayDataset(torch.utils.data.Dataset):
+class ImageDataset(torch.utils.data.Dataset):
+    "A dataset of `(image [C, H, W] in [-1, 1], label)` with `image_shape` and `num_classes`."
+    def decode_for_display(self, x:torch.Tensor) -> torch.Tensor:
+        "Samples `x` [B, C, H, W] of this dataset as images in [-1, 1] (a dataset of encodings decodes them)."
+        return x
+
+def for_display(dataset, x:torch.Tensor) -> torch.Tensor:
+    "Samples `x` of `dataset` as images: decoded by an `ImageDataset`, else as they are."
+    return dataset.decode_for_display(x) if isinstance(dataset, ImageDataset) else x
+
+class ArrayDataset(ImageDataset):
     "Images `images` uint8 [N, H, W, C] with `labels` [N]; returns [C, H, W] floats in [-1, 1], randomly flipped if `hflip`."
     def __init__(self, images:np.ndarray, labels:np.ndarray, num_classes:int, hflip:bool=False, name:str='array'):
         check(len(images) == len(labels), f'{name}: {len(images)} images but {len(labels)} labels; the files do not belong together.')
@@ -109,7 +119,7 @@ def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4
     "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
     return render_shapes([label], size, [rng], supersample)[0]
 
-class Shapes(torch.utils.data.Dataset):
+class Shapes(ImageDataset):
     "Procedural coloured shapes (10 classes): `n` images of `image_size`², image `i` fixed by (`seed`, `i`)."
     num_classes = len(SHAPE_CLASSES)
     def __init__(self, n:int=50_000, image_size:int=32, seed:int=0, hflip:bool=False, name:str='shapes'):

@@ -6,21 +6,26 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.callback.html.md"""
 
 # %% ../../nbs/09a_train.callback.ipynb #c5d6d651
 from __future__ import annotations
-from ..core import METHODS_HINT, Registry
+from ..core import METHODS_HINT, Capabilities, Registry
 
 # %% auto #0
 __all__ = ['CALLBACKS', 'Callback']
 
 # %% ../../nbs/09a_train.callback.ipynb #cea69696
 class Callback:
-    "Hooks into `Trainer.fit`; `tr` is the trainer. `state_dict` is saved in every checkpoint."
+    "Hooks into `Trainer.fit` at the moments of a step, in the order they run; `tr` is the trainer."
     order = 50
-    def before_fit(self, tr): pass
-    def after_loss(self, tr): pass          # tr.res (per-sample losses), tr.t, tr.x0, tr.y are set
-    def after_backward(self, tr): pass      # gradients are synchronised, not yet clipped
-    def after_step(self, tr): pass          # tr.step has advanced
-    def after_fit(self, tr): pass
-    def state_dict(self) -> dict: return {}
-    def load_state_dict(self, s:dict): pass
+    caps = Capabilities()
+    def before_fit(self, tr): "Once, before the first step."
+    def after_loss(self, tr): "Per-sample losses `tr.res` of the batch `tr.x0`, `tr.y` at times `tr.t` are computed."
+    def after_backward(self, tr): "Gradients are synchronised, not yet clipped."
+    def before_optimizer_step(self, tr): "Gradients are clipped and finite and the learning rate is set; `tr.step` = steps done."
+    def after_optimizer_step(self, tr): "The weights and the EMA are updated and `tr.step` has advanced."
+    def after_step(self, tr): "`tr.step` has advanced (also after a step skipped for non-finite gradients)."
+    def after_fit(self, tr): "Once, after the last step."
+    def state_dict(self) -> dict:
+        "What this callback must keep across a resume (saved in every checkpoint)."
+        return {}
+    def load_state_dict(self, s:dict): "Restore what `state_dict` returned."
 
 CALLBACKS = Registry('callback', METHODS_HINT)

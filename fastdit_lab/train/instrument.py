@@ -10,8 +10,7 @@ import copy, math, re, time, warnings
 import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
-from ..core import check
-from ..models.dit import processed_map
+from ..core import Capabilities, check
 from .callback import CALLBACKS, Callback
 
 # %% auto #0
@@ -24,24 +23,24 @@ def trainable_params(net:torch.nn.Module, pattern:str|None=None) -> dict:
     check(ps, f'No trainable parameter matches {pattern!r}; use a regex over names like "blocks\\.11\\." or leave it unset.')
     return ps
 
-def per_sample_grads(net, objective, x0, y, t, noise, params:dict, plan=None):
+def per_sample_grads(net, objective, x0, y, t, noise, params:dict, plan=None, step:int=0):
     "Per-sample gradients {name: [B, *shape]} of the objective's unweighted per-sample loss w.r.t. `params`, and the losses [B]."
     def one(p, x0, y, t, noise):
         model = lambda *a, **k: functional_call(net, p, a, k)
         yb = None if y is None else y[None]
-        return objective.loss(model, x0[None], yb, t[None], noise[None], plan=plan)['loss'][0]
+        return objective.loss(model, x0[None], yb, t[None], noise[None], plan=plan, step=step)['loss'][0]
     with warnings.catch_warnings():        # vmap runs SDPA through its per-sample fallback and says so on every call
         warnings.filterwarnings('ignore', message='There is a performance drop because we have not yet implemented')
         return vmap(grad_and_value(one), in_dims=(None, 0, 0 if y is not None else None, 0, 0), randomness='different')(params, x0, y, t, noise)
 
-def grad_stats(net, objective, x0, y, t, noise, params:dict, chunk:int=8, plan=None) -> dict:
+def grad_stats(net, objective, x0, y, t, noise, params:dict, chunk:int=8, plan=None, step:int=0) -> dict:
     "Gradient variance (unbiased trace of the covariance), mean gradient norm and mean loss over the given samples."
     n = x0.shape[0]; check(n >= 2, 'The gradient variance needs at least 2 samples per bin.')
     total = {k: torch.zeros_like(p, dtype=torch.float32) for k, p in params.items()}
     sq, norms, loss = 0.0, 0.0, 0.0
     for i in range(0, n, chunk):
         s = slice(i, i + chunk)
-        g, l = per_sample_grads(net, objective, x0[s], None if y is None else y[s], t[s], noise[s], params, plan)
+        g, l = per_sample_grads(net, objective, x0[s], None if y is None else y[s], t[s], noise[s], params, plan, step)
         loss += float(l.float().sum())
         sq_i = sum(v.float().flatten(1).pow(2).sum(1) for v in g.values())          # ‖g_i‖² for the chunk
         sq += float(sq_i.sum()); norms += float(sq_i.sqrt().sum())
@@ -55,6 +54,8 @@ def grad_stats(net, objective, x0, y, t, noise, params:dict, chunk:int=8, plan=N
 class GradVarianceCallback(Callback):
     "Per-timestep-bin gradient variance, gradient norm and loss, every `every` steps, to the run store."
     order = 70
+    caps = Capabilities(not_shardable='Gradient instrumentation measures whole per-sample gradients, which FSDP shards; '
+                                      'drop --instrument or train without --fsdp (DDP).')
     def __init__(self, every:int=500, n_bins:int=10, per_bin:int=8, chunk:int=8, params:str|None=None):
         check(every > 0 and n_bins > 0 and per_bin >= 2, 'grad_variance needs every > 0, n_bins > 0 and per_bin ≥ 2.')
         self.every, self.n_bins, self.per_bin, self.chunk, self.params = every, n_bins, per_bin, chunk, params
@@ -76,7 +77,7 @@ class GradVarianceCallback(Callback):
                 noise = torch.randn((k, *tr.x0.shape[1:]), generator=g, device=dev)
                 with tr.accelerator.autocast():
                     s = grad_stats(net, obj, tr.x0[idx], tr.y[idx] if tr.y is not None else None, t, noise, params,
-                                   self.chunk, tr.plan)
+                                   self.chunk, tr.plan, tr.step)
                 out['grad_var'][b], out['grad_norm'][b], out['loss_bin'][b] = s['grad_var'], s['grad_norm'], s['loss']
         finally: net.train(was)
         if tr.accelerator.num_processes > 1:                 # average the per-rank unbiased estimates
@@ -105,11 +106,7 @@ class RoutingMapCallback(Callback):
         self.counts, self.batches = None, 0
 
     def after_loss(self, tr):
-        aux, depth = tr.res.get('aux') or {}, len(tr.net.blocks)
-        counts = torch.full((depth,), float(tr.net.num_tokens))
-        for first, last, idx in aux.get('routes', []): counts[first:last + 1] = idx.shape[1]
-        if aux.get('token_masks') is not None:              # DyDiT: tokens that ran each block's MLP, mean over the batch
-            counts = torch.minimum(counts, (aux['token_masks'].detach().float().cpu() > 0.5).sum(-1).float().mean(0))
+        counts = tr.res['aux'].block_tokens(len(tr.net.blocks), tr.net.num_tokens, tr.x0.shape[0])
         self.counts = counts if self.counts is None else self.counts + counts
         self.batches += 1
 
@@ -118,7 +115,7 @@ class RoutingMapCallback(Callback):
         "The routing map [n, depth, h, w] of the fixed images under the active plan."
         # a sharded (FSDP) run's live weights are spread over the processes, and this runs on rank 0 alone: use the
         # EMA there (TREAD's and MaskDiT's routes do not depend on the weights; FSDP refuses DyDiT)
-        net, dev, n = tr.ema if getattr(tr, 'sharded', False) else tr.net, tr.device, min(self.n, len(tr.dataset))
+        net, dev, n = tr.ema.model if tr.sharded else tr.net, tr.device, min(self.n, len(tr.dataset))
         with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
             xs, ys = zip(*(tr.dataset[i] for i in range(n)))
             x0, y = torch.stack(xs).to(dev), torch.as_tensor(ys, device=dev)
@@ -131,7 +128,7 @@ class RoutingMapCallback(Callback):
             try: _, aux = tr.objective.forward(net, x_t, t, y, plan)
             finally: net.train(was)
         side = int(net.num_tokens ** 0.5)
-        m = processed_map(aux, len(net.blocks), net.num_tokens, n).reshape(n, -1, side, side)
+        m = aux.processed(len(net.blocks), net.num_tokens, n).reshape(n, -1, side, side)
         return m.to(torch.uint8).numpy(), ((x0.float().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
     def after_step(self, tr):
@@ -139,8 +136,8 @@ class RoutingMapCallback(Callback):
         maps, images = self.record(tr)
         if 'routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'routing_images', images)
         tr.store.log_array(tr.step, 'routing_map', maps)
-        if hasattr(tr.plan, 'width_table'):                  # DyDiT: head / MLP-group widths per noise level × block
-            for k, v in tr.plan.width_table(tr.net, tr.process).items(): tr.store.log_array(tr.step, k, v)
+        for k, v in (tr.plan.routing_arrays(tr.net, tr.process) if tr.plan is not None else {}).items():
+            tr.store.log_array(tr.step, k, v)                # what the plan records beside its maps (DyDiT: widths)
         if self.batches:
             mean = (self.counts / self.batches).numpy().astype(np.float32)
             tr.store.log_array(tr.step, 'block_tokens', mean)
