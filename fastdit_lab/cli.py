@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import FastditError, check
+from .models.dit import inference_plan
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'inference_plan', 'cmd_sample', 'cmd_eval', 'cmd_recipes',
-           'cmd_models', 'cmd_dash', 'cmd_data', 'make_parser', 'main']
+__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_sample', 'cmd_eval', 'cmd_recipes', 'cmd_models', 'cmd_dash',
+           'cmd_data', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
 def _field_type(tp):
@@ -46,8 +47,8 @@ def config_from_args(a:argparse.Namespace):
     hints = typing.get_type_hints(TrainConfig)
     over = {}
     for f in dataclasses.fields(TrainConfig):
-        if f.name == 'recipe' or not hasattr(a, f.name): continue
-        v = getattr(a, f.name); tp = _field_type(hints[f.name])
+        if f.name == 'recipe' or f.name not in vars(a): continue
+        v = vars(a)[f.name]; tp = _field_type(hints[f.name])
         if typing.get_origin(tp) in (dict, list, tuple) or tp in (dict, list):
             v = _parse_value(v)
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
@@ -69,10 +70,6 @@ def cmd_train(a):
     from fastdit_lab.train.trainer import Trainer
     tr = Trainer(config_from_args(a)).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
-
-def inference_plan(plan):
-    "The run's token plan if it also runs at inference (DyDiT), else None (TREAD and MaskDiT sample densely)."
-    return plan if getattr(plan, 'inference', False) else None
 
 def cmd_sample(a):
     from fastdit_lab.train.trainer import load_run

@@ -96,6 +96,7 @@ def _pose_and_colours(size:int, rng:np.random.Generator):
     bg = _hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.3))
     return radius, cx, cy, theta, fg, bg
 
+# %% ../nbs/06_data.ipynb #252c0bb3
 def render_shapes(labels, size:int, rngs, supersample:int=4) -> np.ndarray:
     "Anti-aliased RGB uint8 images [B, `size`, `size`, 3] of shape classes `labels`, image b posed and coloured by `rngs[b]`."
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -119,6 +120,7 @@ def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4
     "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
     return render_shapes([label], size, [rng], supersample)[0]
 
+# %% ../nbs/06_data.ipynb #ed0ab515
 class Shapes(ImageDataset):
     "Procedural coloured shapes (10 classes): `n` images of `image_size`², image `i` fixed by (`seed`, `i`)."
     num_classes = len(SHAPE_CLASSES)

@@ -108,23 +108,29 @@ class AdaptiveSampler(TimestepSampler):
             lp = d.log_prob(u.to(dev)[:, None].expand(-1, x0.shape[0]))                # [len(u), B]
         return lp.exp().mean(1).cpu().double().numpy()
 
-    def state_dict(self):
-        s = dict(selected=list(self.selected), deltas=[torch.from_numpy(d) for d in self.deltas], totals=list(self.totals),
-                 forward_samples=self.forward_samples, in_channels=self.in_channels)
-        if self.policy is not None:
-            s['policy'] = {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}; s['opt'] = self.opt.state_dict()
-        return s
-    def load_state_dict(self, s):
-        if not s: return
-        self.selected, self.totals = list(s['selected']), list(s['totals'])
-        self.deltas = [np.asarray(d, dtype=np.float64) for d in s['deltas']]
-        self.forward_samples = s['forward_samples']
-        if s.get('policy') is not None:
-            self._ensure_policy(s['in_channels'], 'cpu')
-            self.policy.load_state_dict(s['policy']); self.opt.load_state_dict(s['opt'])
-    def spec(self):
-        return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
-                    history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
+# %% ../../nbs/21_methods.adaptive.ipynb #ebf3277d
+@patch
+def state_dict(self:AdaptiveSampler):
+    s = dict(selected=list(self.selected), deltas=[torch.from_numpy(d) for d in self.deltas], totals=list(self.totals),
+             forward_samples=self.forward_samples, in_channels=self.in_channels)
+    if self.policy is not None:
+        s['policy'] = {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}; s['opt'] = self.opt.state_dict()
+    return s
+
+@patch
+def load_state_dict(self:AdaptiveSampler, s):
+    if not s: return
+    self.selected, self.totals = list(s['selected']), list(s['totals'])
+    self.deltas = [np.asarray(d, dtype=np.float64) for d in s['deltas']]
+    self.forward_samples = s['forward_samples']
+    if s.get('policy') is not None:
+        self._ensure_policy(s['in_channels'], 'cpu')
+        self.policy.load_state_dict(s['policy']); self.opt.load_state_dict(s['opt'])
+
+@patch
+def spec(self:AdaptiveSampler):
+    return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
+                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
 
 # %% ../../nbs/21_methods.adaptive.ipynb #44b37fa0
 @patch
@@ -133,7 +139,8 @@ def learn(self:AdaptiveSampler, delta:torch.Tensor, reward:torch.Tensor, reduce=
     if reduce is not None: delta = reduce(delta)                                   # identical history on every rank
     self.deltas.append(delta.cpu().double().numpy()); self.totals.append(float(delta.sum()))
     self.deltas, self.totals = self.deltas[-self.history:], self.totals[-self.history:]
-    if len(self.totals) > 1: self.selected = f_regression_select(np.stack(self.deltas), np.array(self.totals), self.n_select)
+    if len(self.totals) > 1:
+        self.selected = f_regression_select(np.stack(self.deltas), np.array(self.totals), self.n_select)
     x0, u = self.last
     d = self.policy.dist(x0)
     loss = -(d.log_prob(u.float()) * reward.detach()).mean() - self.entropy_coef * d.entropy().mean()

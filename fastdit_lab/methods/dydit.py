@@ -133,6 +133,7 @@ def dynamic_macs(model, aux:Aux) -> torch.Tensor:
     fixed = dit_macs(L, D, N, p, cfg['in_channels'], model.out_channels, cfg['mlp_ratio'], [0] * L)
     return per_block.sum(1) + routers + fixed['embed'] + fixed['final']
 
+# %% ../../nbs/24_methods.dydit.ipynb #1a248398
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
     "DyDiT's dynamic forward: TDW head/group gates from t and SDT token gates; sliced weights in eval mode."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
+from fastcore.basics import patch
 from ..core import Aux, Route, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import (PLANS, DiT, DiTBlock, FinalLayer, TokenPlan, gather_tokens, register_sizes,
@@ -72,18 +73,20 @@ class MaskDiT(DiT):
             h = checkpoint(blk, h, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(h, c)
         return self.final_layer(h, c)
 
-    def flops(self, plan:TokenPlan|None=None) -> dict:
-        "FLOPs per sample: encoder on the tokens of `plan`, bridge, decoder and final layer on all N tokens."
-        cfg, N = self.config, self.num_tokens
-        D, W, p = cfg['hidden_size'], cfg['decoder_width'], cfg['patch_size']
-        tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], N)
-        enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], tpb)
-        # a decoder block's adaLN maps the D-wide conditioning to 6 W-wide vectors
-        dec = cfg['decoder_depth'] * (block_macs(W, N, cfg['mlp_ratio']) - 6 * W * W + 6 * D * W)
-        macs = enc['embed'] + enc['blocks'] + (2 * D * D + tpb[-1] * D * W) + dec + (2 * D * W + N * W * p * p * self.out_channels)
-        return dict(forward_macs=macs, forward_flops=2 * macs, train_flops=6 * macs, block_macs=enc['blocks'] + dec)
-
 register_sizes('MaskDiT', MaskDiT, lambda size: dict(zip(('decoder_depth', 'decoder_width'), MASKDIT_DECODERS[size])))
+
+# %% ../../nbs/23_methods.maskdit.ipynb #c2ad6548
+@patch
+def flops(self:MaskDiT, plan:TokenPlan|None=None) -> dict:
+    "FLOPs per sample: encoder on the tokens of `plan`, bridge, decoder and final layer on all N tokens."
+    cfg, N = self.config, self.num_tokens
+    D, W, p = cfg['hidden_size'], cfg['decoder_width'], cfg['patch_size']
+    tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], N)
+    enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], tpb)
+    # a decoder block's adaLN maps the D-wide conditioning to 6 W-wide vectors
+    dec = cfg['decoder_depth'] * (block_macs(W, N, cfg['mlp_ratio']) - 6 * W * W + 6 * D * W)
+    macs = enc['embed'] + enc['blocks'] + (2 * D * D + tpb[-1] * D * W) + dec + (2 * D * W + N * W * p * p * self.out_channels)
+    return dict(forward_macs=macs, forward_flops=2 * macs, train_flops=6 * macs, block_macs=enc['blocks'] + dec)
 
 # %% ../../nbs/23_methods.maskdit.ipynb #f88e0c39
 @PLANS.register('maskdit')

@@ -19,7 +19,7 @@ class Callback:
     def before_fit(self, tr): "Once, before the first step."
     def after_loss(self, tr): "Per-sample losses `tr.res` of the batch `tr.x0`, `tr.y` at times `tr.t` are computed."
     def after_backward(self, tr): "Gradients are synchronised, not yet clipped."
-    def before_optimizer_step(self, tr): "Gradients are clipped and finite and the learning rate is set; `tr.step` = steps done."
+    def before_optimizer_step(self, tr): "Gradients are clipped and finite, the lr is set; `tr.step` = steps done."
     def after_optimizer_step(self, tr): "The weights and the EMA are updated and `tr.step` has advanced."
     def after_step(self, tr): "`tr.step` has advanced (also after a step skipped for non-finite gradients)."
     def after_fit(self, tr): "Once, after the last step."

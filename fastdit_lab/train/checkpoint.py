@@ -16,7 +16,7 @@ from ..core import FastditError, check
 # %% auto #0
 __all__ = ['to_safe', 'save_checkpoint', 'list_checkpoints', 'clean_partial', 'CorruptCheckpoint', 'load_checkpoint',
            'load_latest', 'is_sharded', 'model_state_dict', 'optimizer_state_dict', 'load_optimizer_state_dict',
-           'prepare_keeping_state']
+           'prepare_keeping_state', 'load_initial_weights']
 
 # %% ../../nbs/08_train.checkpoint.ipynb #8fa495bb
 def _sha256(path, chunk=1 << 22) -> str:
@@ -155,3 +155,21 @@ def prepare_keeping_state(accelerator, model, net, opt):
     model, opt = accelerator.prepare(model, opt)
     if held is not None: load_optimizer_state_dict(net, opt, held, 'full')
     return model, opt
+
+# %% ../../nbs/08_train.checkpoint.ipynb #d619eb85
+def load_initial_weights(net:torch.nn.Module, src) -> str:
+    "Load the weights of `src` (run folder, checkpoint file, DiT .pt) that fit `net`; says how many were loaded."
+    from fastdit_lab.models.dit import load_dit_weights, read_state_dict
+    src = Path(src)
+    if src.is_dir():
+        ck = load_latest(src / 'checkpoints')
+        check(ck is not None, f'{src} has no valid checkpoint to initialise from; pass a run folder with checkpoints.')
+        src = ck['ema'] if ck['ema'] is not None else ck['model']
+    sd = read_state_dict(src)
+    own = net.state_dict()
+    hits = [k for k in own if k.removeprefix('module.') in sd or k in sd]
+    what = 'the checkpoint' if isinstance(src, dict) else src
+    check(hits, f'No weight of {what} fits this model; check the model size.')
+    load_dit_weights(net, sd, strict=False)
+    new = sorted({k.split('.')[0] for k in own if k not in sd})
+    return f'{len(hits)} of {len(own)} tensors loaded, {len(own) - len(hits)} new ({", ".join(new) or "none"})'

@@ -177,6 +177,6 @@ def build_components(cfg:TrainConfig, image_shape=None, num_classes:int=None, mo
         C, H, W = image_shape
         check(H == W, f'DiT needs square inputs, got {H}×{W}; pass --image-size to resize.')
         kw = dict(input_size=H, in_channels=C, num_classes=num_classes, class_dropout_prob=cfg.label_dropout,
-                  learn_sigma=bool(getattr(objective, 'learn_sigma', False)))
+                  learn_sigma=objective.learn_sigma)
         c.model = make_model(cfg.model, **(kw | cfg.model_args))
     return c

@@ -19,8 +19,9 @@ from ..diffusion.sampling import sample
 from ..models.dit import inference_plan
 from ..models.flops import model_flops
 from .callback import CALLBACKS, Callback
-from .checkpoint import (clean_partial, load_latest, load_optimizer_state_dict, model_state_dict,
-                                          optimizer_state_dict, prepare_keeping_state, save_checkpoint)
+from .checkpoint import (clean_partial, load_initial_weights, load_latest, load_optimizer_state_dict,
+                                          model_state_dict, optimizer_state_dict, prepare_keeping_state,
+                                          save_checkpoint)
 from .config import TrainConfig, build_components, load_config, resolve_config, stage_start, validate
 from .ema import EMA
 from .instrument import RoutingMapCallback
@@ -64,12 +65,13 @@ def fsdp_plugin():
     "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
     from accelerate.utils import FullyShardedDataParallelPlugin
     major, minor = (int(v) for v in torch.__version__.split('.')[:2])
-    check((major, minor) >= (2, 6), f'fsdp needs PyTorch ≥ 2.6 (FSDP2), found {torch.__version__}; upgrade torch or drop --fsdp.')
+    check((major, minor) >= (2, 6),
+          f'fsdp needs PyTorch ≥ 2.6 (FSDP2), found {torch.__version__}; upgrade torch or drop --fsdp.')
     return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy='transformer_based_wrap',
                                           transformer_cls_names_to_wrap=['DiTBlock'], reshard_after_forward=True)
 
 def enable_fsdp_on_cpu(acc, plugin):
-    "accelerate switches FSDP on only for accelerators; torch's FSDP2 also runs on CPU processes (gloo), so switch it on there too."
+    "accelerate switches FSDP on for accelerators only; torch's FSDP2 also runs on CPU processes (gloo): switch it on there."
     from accelerate.utils import DistributedType
     if acc.distributed_type == DistributedType.MULTI_CPU:
         acc.state.distributed_type, acc.state.fsdp_plugin = DistributedType.FSDP, plugin
@@ -103,7 +105,8 @@ def check_trackers(names) -> None:
     available = {str(t) for t in get_available_trackers()}
     for n in names:
         check(n in TRACKER_PACKAGES, f"Unknown tracker {n!r}; choose from {', '.join(TRACKER_PACKAGES)}.")
-        check(n in available, f"Tracker {n!r} needs its package: pip install {TRACKER_PACKAGES[n]} (or drop it from --trackers).")
+        check(n in available,
+              f"Tracker {n!r} needs its package: pip install {TRACKER_PACKAGES[n]} (or drop it from --trackers).")
 
 def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
     "Start `acc`'s trackers for the run in `run_dir`, logging the flattened config as hyper-parameters."
@@ -111,11 +114,12 @@ def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
     # TensorBoard's hparams take only numbers, strings and booleans: nested specs go in as JSON
     flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in cfg.to_dict().items()}
     # one project for all runs (a W&B project, a TensorBoard folder), the run named after its folder
-    acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=dict(name=run_dir.name, dir=str(run_dir / 'trackers'))))
+    wandb = dict(name=run_dir.name, dir=str(run_dir / 'trackers'))
+    acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=wandb))
 
 # %% ../../nbs/10_train.trainer.ipynb #3b7a4083
-RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every', 'fsdp',
-                     'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n'}
+RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every',
+                     'fsdp', 'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n'}
 
 def new_run_dir(cfg:TrainConfig) -> Path:
     "A fresh indexed run folder under `cfg.runs_root`."
@@ -125,11 +129,11 @@ def new_run_dir(cfg:TrainConfig) -> Path:
 
 def check_resume(saved:TrainConfig, cfg:TrainConfig, run_dir) -> TrainConfig:
     "The config to resume with: `saved`, with the fields of `cfg` that may change on resume."
-    diff = [f.name for f in dataclasses.fields(TrainConfig)
-            if f.name not in RESUME_MAY_CHANGE and getattr(saved, f.name) != getattr(cfg, f.name)]
-    if diff: raise FastditError(f"Run {run_dir} was started with a different {diff[0]} ({getattr(saved, diff[0])!r}, now "
-                                f"{getattr(cfg, diff[0])!r}); resume with the same settings or start a new --run-dir.")
-    return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE})
+    old, new = vars(saved), vars(cfg)
+    diff = [k for k in old if k not in RESUME_MAY_CHANGE and old[k] != new[k]]
+    if diff: raise FastditError(f"Run {run_dir} was started with a different {diff[0]} ({old[diff[0]]!r}, now "
+                                f"{new[diff[0]]!r}); resume with the same settings or start a new --run-dir.")
+    return dataclasses.replace(saved, **{k: new[k] for k in RESUME_MAY_CHANGE})
 
 # %% ../../nbs/10_train.trainer.ipynb #ce8acd78
 def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
@@ -208,7 +212,8 @@ class SampleCallback(Callback):
         from PIL import Image
         cfg, nc = tr.cfg, tr.dataset.num_classes
         per = max(1, cfg.sample_n // nc)
-        labels = torch.arange(nc).repeat_interleave(per)[:cfg.sample_n] if cfg.sample_n >= nc else torch.arange(cfg.sample_n) % nc
+        labels = (torch.arange(nc).repeat_interleave(per)[:cfg.sample_n] if cfg.sample_n >= nc
+                  else torch.arange(cfg.sample_n) % nc)
         x, _ = tr.generate(len(labels), labels=labels)
         x = for_display(tr.dataset, x)
         g = make_grid(x.float().cpu(), nrow=per if cfg.sample_n >= nc else None)
@@ -236,7 +241,8 @@ class EvalCallback(Callback):
                          image_size=tr.cfg.image_size, method=tr.active.sample_method, steps=tr.active.sample_steps,
                          cfg_scale=tr.active.sample_cfg, device=tr.device, plan=tr.inference_plan)
         if tr.store is not None:
-            tr.store.log_scalars(tr.step, fid=r['fid']); tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
+            tr.store.log_scalars(tr.step, fid=r['fid'])
+            tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
         tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")
     def after_step(self, tr):
         if tr.cfg.eval_every and tr.step % tr.cfg.eval_every == 0:
@@ -271,7 +277,9 @@ class Trainer:
         self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
         check(cfg.batch_size % acc.num_processes == 0,
               f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
-        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size, hflip=False)
+        # flips are drawn in the step, on the device, from the training RNG: the dataset never flips
+        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size,
+                                                                        hflip=False)
         self.run_dir, self.cfg = self.open_run(with_data_scale(cfg, self.dataset))
         self.hflip = default_hflip(cfg.data) if cfg.hflip is None else cfg.hflip
         if cfg.fsdp and acc.num_processes == 1: self.say('fsdp: one process, nothing to shard; training unsharded')
@@ -317,7 +325,7 @@ def build(self:Trainer, callbacks:list):
     seed_everything(cfg.seed)                               # the same initial weights (and EMA) on every rank
     c = build_components(cfg, self.dataset.image_shape, self.dataset.num_classes)
     self.net = c.model                                      # the plain module: weights, EMA, FLOPs
-    if cfg.init_from: self.init_weights(cfg.init_from)     # a resumed run replaces them with its checkpoint below
+    if cfg.init_from: self.say(f'initialised from {cfg.init_from}: {load_initial_weights(self.net, cfg.init_from)}')
     self.net.grad_checkpointing = cfg.grad_checkpointing
     self.process, self.sampler, self.objective, self.plan = c.process, c.sampler, c.objective, c.plan
     self.ema = EMA(self.net)
@@ -341,9 +349,9 @@ def open_store(self:Trainer) -> RunStore|None:
     st = RunStore(self.run_dir / 'store.sqlite', mode='w')
     if self.step: st.truncate_after(self.step)
     dev = torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu'
-    for k, v in dict(config=self.cfg.to_dict(), version=__version__, image_shape=list(self.dataset.image_shape),
-                     num_classes=self.dataset.num_classes, num_processes=self.accelerator.num_processes, device=dev).items():
-        st.set_meta(k, v)
+    meta = dict(config=self.cfg.to_dict(), version=__version__, image_shape=list(self.dataset.image_shape),
+                num_classes=self.dataset.num_classes, num_processes=self.accelerator.num_processes, device=dev)
+    for k, v in meta.items(): st.set_meta(k, v)
     return st
 
 # %% ../../nbs/10_train.trainer.ipynb #9fa34450
@@ -367,7 +375,8 @@ def stage_config(self:Trainer, step:int) -> TrainConfig:
     "The config in force at `step` (the base config with every stage reached so far applied)."
     cfg = self.cfg
     for st in sorted(self.cfg.stages, key=lambda s: stage_start(s, self.cfg.steps)):
-        if step >= stage_start(st, self.cfg.steps): cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
+        if step >= stage_start(st, self.cfg.steps):
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
     return cfg
 
 @patch
@@ -383,8 +392,9 @@ def _apply_stage(self:Trainer, step:int, force:bool=False):
     self.sampler.load_state_dict(sampler_state)
     self.active = sc
     if self.net.y_embedder is not None: self.net.y_embedder.dropout_prob = sc.label_dropout
-    if key is not None: self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for k, v in
-                                   next(s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key).items() if k != 'at_step'))
+    if key is not None:
+        st = next(s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key)
+        self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for k, v in st.items() if k != 'at_step'))
 
 # %% ../../nbs/10_train.trainer.ipynb #442c0027
 @patch
@@ -399,7 +409,8 @@ def resume(self:Trainer):
     load_optimizer_state_dict(self.net, self.opt, st['opt'], st.get('opt_format', 'index'))
     self.sampler.load_state_dict(st.get('sampler', {}))
     for cb in self.callbacks: cb.load_state_dict(st.get('callbacks', {}).get(type(cb).__name__, {}))
-    self.step, self.nonfinite_total, self.train_seconds = ck['step'], st['nonfinite_total'], st.get('train_seconds', 0.0)
+    self.step, self.nonfinite_total = ck['step'], st['nonfinite_total']
+    self.train_seconds = st.get('train_seconds', 0.0)
     rngs = st['rng_per_rank']
     if len(rngs) == acc.num_processes: set_rng_state(rngs[acc.process_index])
     else:
@@ -407,24 +418,6 @@ def resume(self:Trainer):
                       'training continues correctly but not bit-identically.')
         seed_everything(self.cfg.seed * 1000 + self.step * 7 + acc.process_index)
     self.say(f'resumed {self.run_dir} at step {self.step} from {ck["path"].name}')
-
-# %% ../../nbs/10_train.trainer.ipynb #797b78b2
-@patch
-def init_weights(self:Trainer, src):
-    "Load starting weights from a run folder (its newest checkpoint's EMA), a checkpoint file or an official DiT .pt."
-    src = Path(src)
-    if src.is_dir():
-        ck = load_latest(src / 'checkpoints')
-        check(ck is not None, f'{src} has no valid checkpoint to initialise from; pass a run folder with checkpoints.')
-        src = ck['ema'] if ck['ema'] is not None else ck['model']
-    from fastdit_lab.models.dit import load_dit_weights, read_state_dict
-    sd = read_state_dict(src)
-    own = self.net.state_dict()
-    hits = [k for k in own if k.removeprefix('module.') in sd or k in sd]
-    check(hits, f'No weight of {src if not isinstance(src, dict) else "the checkpoint"} fits this model; check the model size.')
-    load_dit_weights(self.net, sd, strict=False)
-    self.say(f'initialised from {self.cfg.init_from}: {len(hits)} of {len(own)} tensors loaded, '
-             f'{len(own) - len(hits)} new ({", ".join(sorted({k.split(".")[0] for k in own if k not in sd})) or "none"})')
 
 # %% ../../nbs/10_train.trainer.ipynb #05071a3a
 @patch
@@ -444,9 +437,9 @@ def generate(self:Trainer, n:int, labels=None, cfg_scale:float|None=None, use_em
     nc = self.dataset.num_classes
     y = torch.as_tensor(labels, device=self.device) if labels is not None else torch.arange(n, device=self.device) % nc
     g = torch.Generator(device=self.device).manual_seed(seed)
-    x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method, steps=sc.sample_steps,
-               cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc, device=self.device, generator=g,
-               plan=self.inference_plan)
+    x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method,
+               steps=sc.sample_steps, cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc,
+               device=self.device, generator=g, plan=self.inference_plan)
     model.train(was)
     return x, y
 
@@ -459,9 +452,9 @@ def batches(self:Trainer):
                            cfg.seed, self.step)
     # its own generator: a DataLoader otherwise draws its worker seed from the global RNG, which would make a
     # resumed run (one more DataLoader) diverge from an uninterrupted one
-    dl = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-                                     pin_memory=self.device.type == 'cuda', persistent_workers=cfg.num_workers > 0,
-                                     generator=torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + self.step))
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + self.step)
+    dl = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
+                                     pin_memory=self.device.type == 'cuda', persistent_workers=cfg.num_workers > 0)
     for x, y in dl: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 # %% ../../nbs/10_train.trainer.ipynb #2d3e7851
@@ -486,7 +479,8 @@ def train_step(self:Trainer, x, y) -> bool:
         self.opt.step()
         self.ema.update(self.net, sc.ema_decay, sc.ema_warmup)
     self.opt.zero_grad(set_to_none=True)
-    self.nonfinite_run, self.nonfinite_total = (0 if finite else self.nonfinite_run + 1), self.nonfinite_total + (not finite)
+    self.nonfinite_run = 0 if finite else self.nonfinite_run + 1
+    self.nonfinite_total += not finite
     self.sampler.update(acc.gather(t.detach()), acc.gather(self.res['loss'].detach().float()), self.step)
     self.step += 1
     if finite:
@@ -496,15 +490,17 @@ def train_step(self:Trainer, x, y) -> bool:
 # %% ../../nbs/10_train.trainer.ipynb #bf82ca33
 @patch
 def save(self:Trainer):
-    "Write a checkpoint of the current step: every rank takes part (sharded state is gathered), the main process writes."
+    "Write a checkpoint of the current step: every rank takes part (sharded state is gathered), the main one writes."
     from accelerate.utils import gather_object
     acc = self.accelerator
     rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
-    weights, (opt, opt_format), ema = model_state_dict(self.net), optimizer_state_dict(self.net, self.opt), self.ema.state_dict()
+    weights, ema = model_state_dict(self.net), self.ema.state_dict()
+    opt, opt_format = optimizer_state_dict(self.net, self.opt)
     if self.is_main:
         if self.store is not None: self.store.flush()     # every row up to this step is durable before the checkpoint
         state = dict(opt=opt, opt_format=opt_format, sampler=self.sampler.state_dict(), rng_per_rank=rngs,
-                     ema_updates=self.ema.updates, nonfinite_total=self.nonfinite_total, train_seconds=self.train_seconds,
+                     ema_updates=self.ema.updates, nonfinite_total=self.nonfinite_total,
+                     train_seconds=self.train_seconds,
                      callbacks={type(cb).__name__: cb.state_dict() for cb in self.callbacks},
                      config=json.dumps(self.cfg.to_dict()), version=__version__)
         save_checkpoint(self.run_dir / 'checkpoints', self.step, weights, ema, state, keep=self.cfg.keep_ckpts)
@@ -574,7 +570,8 @@ def load_run(run_dir, use_ema:bool=True, device='cpu'):
     check(ck is not None, f'{run_dir} has no valid checkpoint yet; train it first (fastdit train --run-dir {run_dir}).')
     c = build_components(cfg, tuple(meta['image_shape']), meta['num_classes'])
     c.model.load_state_dict(ck['ema'] if use_ema and ck['ema'] is not None else ck['model'])
-    c.model.to(device).eval(); c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
+    c.model.to(device).eval()
+    c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
     return cfg, c
 
 # %% ../../nbs/10_train.trainer.ipynb #b7665504
@@ -601,7 +598,8 @@ class BackgroundRun:
         self.thread.join(timeout)
         if self.error is not None: raise self.error
         return self.trainer
-    def __repr__(self): return f"BackgroundRun('{self.run_dir}', step {self.step}, {'training' if self.alive else 'done'})"
+    def __repr__(self):
+        return f"BackgroundRun('{self.run_dir}', step {self.step}, {'training' if self.alive else 'done'})"
 
 def train_in_background(recipe:str='quickstart', callbacks=(), **overrides) -> BackgroundRun:
     "Train `recipe` with config `overrides` on a background thread; the config and data are checked before it starts."
