@@ -19,8 +19,8 @@ from ..diffusion.objectives import OBJECTIVES, WEIGHTINGS, LOSS_TERMS
 from ..models.dit import MODELS, PLANS, make_model
 
 # %% auto #0
-__all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'register_recipe', 'resolve_config',
-           'load_config', 'spec_of', 'build_components']
+__all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'register_recipe',
+           'resolve_config', 'load_config', 'spec_of', 'build_components']
 
 # %% ../../nbs/09_train.config.ipynb #af8bd4e9
 @dataclass
@@ -113,6 +113,13 @@ def stage_start(stage:dict, steps:int) -> int:
     a = stage['at_step']
     if isinstance(a, float): return int(a * steps)
     return a if a >= 0 else steps + a
+
+def stage_config(cfg:TrainConfig, step:int) -> TrainConfig:
+    "The config in force at `step`: `cfg` with every stage that has started by then applied, in order."
+    for st in sorted(cfg.stages, key=lambda s: stage_start(s, cfg.steps)):
+        if step >= stage_start(st, cfg.steps):
+            cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
+    return cfg
 
 STAGE_FIELDS = {'plan', 'lr', 'losses', 'objective', 'sampler', 'weighting', 'label_dropout', 'mixed_precision',
                 'ema_decay', 'grad_clip'}

@@ -22,7 +22,8 @@ from .callback import CALLBACKS, Callback
 from .checkpoint import (clean_partial, load_initial_weights, load_latest, load_optimizer_state_dict,
                                           model_state_dict, optimizer_state_dict, prepare_keeping_state,
                                           save_checkpoint)
-from .config import TrainConfig, build_components, load_config, resolve_config, stage_start, validate
+from .config import (TrainConfig, build_components, load_config, resolve_config, stage_config,
+                                      stage_start, validate)
 from .ema import EMA
 from .instrument import RoutingMapCallback
 from .store import RunStore
@@ -359,7 +360,7 @@ def open_store(self:Trainer) -> RunStore|None:
 def plugin_callbacks(self:Trainer) -> list:
     "The callbacks the plugins bring, once each; first, what every plugin of every stage declares is checked."
     cfg, plugins, brought = self.cfg, [self.net, *self.callbacks], {}
-    for sc in [cfg] + [self.stage_config(stage_start(s, cfg.steps)) for s in cfg.stages]:
+    for sc in [cfg] + [stage_config(cfg, stage_start(s, cfg.steps)) for s in cfg.stages]:
         c = build_components(sc, model=False)
         plugins += [c.sampler, c.objective, *c.objective.terms] + ([c.plan] if c.plan is not None else [])
     for p in plugins:
@@ -371,21 +372,12 @@ def plugin_callbacks(self:Trainer) -> list:
 
 # %% ../../nbs/10_train.trainer.ipynb #3756c562
 @patch
-def stage_config(self:Trainer, step:int) -> TrainConfig:
-    "The config in force at `step` (the base config with every stage reached so far applied)."
-    cfg = self.cfg
-    for st in sorted(self.cfg.stages, key=lambda s: stage_start(s, self.cfg.steps)):
-        if step >= stage_start(st, self.cfg.steps):
-            cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
-    return cfg
-
-@patch
 def _apply_stage(self:Trainer, step:int, force:bool=False):
     "Enter the stage in force at `step`: its objective, plan and sampler (a sampler of the same kind keeps its state)."
     starts = [stage_start(s, self.cfg.steps) for s in self.cfg.stages if stage_start(s, self.cfg.steps) <= step]
     key = max(starts) if starts else None
     if key == self.stage and not force: return
-    self.stage, sc = key, self.stage_config(step)
+    self.stage, sc = key, stage_config(self.cfg, step)
     c = build_components(sc, model=False)
     sampler_state = self.sampler.state_dict() if type(c.sampler) is type(self.sampler) else {}
     self.objective, self.plan, self.sampler = c.objective, c.plan, c.sampler
@@ -550,13 +542,10 @@ def _check_nonfinite(self:Trainer):
 def _sigterm_stops(tr:Trainer):
     "SIGTERM asks `tr` to stop after its step, while the block runs (handlers exist only on the main thread)."
     handle = tr.is_main and threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, tr._on_sigterm) if handle else None
+    old = signal.signal(signal.SIGTERM, lambda *_: tr.stop()) if handle else None
     try: yield
     finally:
         if old is not None: signal.signal(signal.SIGTERM, old)
-
-@patch
-def _on_sigterm(self:Trainer, *_): self._stop = True
 
 # %% ../../nbs/10_train.trainer.ipynb #81e26603
 def load_run(run_dir, use_ema:bool=True, device='cpu'):
