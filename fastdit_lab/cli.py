@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import FastditError, check
-from .train.config import load_methods
+from .models.dit import inference_plan
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'inference_plan', 'cmd_recipes', 'cmd_models', 'cmd_dash',
-           'process_state', 'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data', 'cmd_data_encode',
+__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state',
+           'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data', 'cmd_data_encode',
            'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
@@ -47,8 +48,8 @@ def config_from_args(a:argparse.Namespace):
     hints = typing.get_type_hints(TrainConfig)
     over = {}
     for f in dataclasses.fields(TrainConfig):
-        if f.name == 'recipe' or not hasattr(a, f.name): continue
-        v = getattr(a, f.name); tp = _field_type(hints[f.name])
+        if f.name == 'recipe' or f.name not in vars(a): continue
+        v = vars(a)[f.name]; tp = _field_type(hints[f.name])
         if typing.get_origin(tp) in (dict, list, tuple) or tp in (dict, list):
             v = _parse_value(v)
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
@@ -56,7 +57,6 @@ def config_from_args(a:argparse.Namespace):
             if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
             if v == 'none': v = None
         over[f.name] = v
-    load_methods()
     base = dict(RECIPES[a.recipe]['overrides'])
     for s in a.set:
         check('=' in s and '.' in s.split('=')[0], f"--set takes FIELD.KEY=VALUE (e.g. sampler.m=0.5), got '{s}'.")
@@ -72,9 +72,6 @@ def cmd_train(a):
     tr = Trainer(config_from_args(a)).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
 
-def inference_plan(plan):
-    "The run's token plan if it also runs at inference (DyDiT), else None (TREAD and MaskDiT sample densely)."
-    return plan if getattr(plan, 'inference', False) else None
 
 def cmd_recipes(a):
     from fastdit_lab.train.config import RECIPES
@@ -299,7 +296,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     "Entry point of the `fastdit` console script."
-    load_methods()
     a = make_parser().parse_args(argv)
     try: a.fn(a)
     except FastditError as e:

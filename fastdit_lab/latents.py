@@ -13,7 +13,7 @@ import torch
 from fastcore.basics import patch
 import fastdit_lab
 from .core import FastditError, atomic_write, check
-from .data import DATASETS, IMAGE_EXTS, center_crop
+from .data import DATASETS, IMAGE_EXTS, ImageDataset, center_crop
 
 # %% auto #0
 __all__ = ['FORMAT', 'load_vae', 'tiny_vae', 'ImageFiles', 'vae_fingerprint', 'encode_plan', 'encode_dataset', 'LatentDataset',
@@ -245,7 +245,7 @@ def encode_dataset(dataset, vae, out_dir, batch_size:int=64, flip:bool=True, dev
     return out
 
 # %% ../nbs/06a_latents.ipynb #f0138f3a
-class LatentDataset(torch.utils.data.Dataset):
+class LatentDataset(ImageDataset):
     "Latents in `folder` from `encode_dataset`, normalised by `normalize`, drawn per `posterior`, `flip`ped at random."
     def __init__(self, folder, normalize:str='scale', posterior:str='sample', flip:bool=True):
         check(normalize in ('scale', 'channel'), f"normalize must be 'scale' or 'channel', got {normalize!r}.")
