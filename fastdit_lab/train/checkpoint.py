@@ -14,9 +14,10 @@ from safetensors.torch import save_file, load_file
 from ..core import FastditError, check
 
 # %% auto #0
-__all__ = ['to_safe', 'save_checkpoint', 'list_checkpoints', 'clean_partial', 'CorruptCheckpoint', 'load_checkpoint',
-           'load_latest', 'is_sharded', 'model_state_dict', 'optimizer_state_dict', 'load_optimizer_state_dict',
-           'prepare_keeping_state', 'load_initial_weights']
+__all__ = ['to_safe', 'save_checkpoint', 'checkpoint_step', 'list_checkpoints', 'prune_checkpoints', 'set_aside', 'clean_partial',
+           'CorruptCheckpoint', 'load_checkpoint', 'newest_good', 'DamagedCheckpointWarning', 'warn_skipped',
+           'load_latest', 'is_sharded', 'model_state_dict', 'load_model_state_dict', 'optimizer_state_dict',
+           'load_optimizer_state_dict', 'prepare_keeping_state', 'load_initial_weights']
 
 # %% ../../nbs/08_train.checkpoint.ipynb #8fa495bb
 def _sha256(path, chunk=1 << 22) -> str:
@@ -41,7 +42,8 @@ def to_safe(obj):
 def _contiguous(sd:dict) -> dict: return {k: v.detach().contiguous().cpu() for k, v in sd.items()}
 
 # %% ../../nbs/08_train.checkpoint.ipynb #ad5fd3aa
-def save_checkpoint(folder, step:int, model_sd:dict, ema_sd:dict|None=None, state:dict|None=None, keep:int|None=None) -> Path:
+def save_checkpoint(folder, step:int, model_sd:dict, ema_sd:dict|None=None, state:dict|None=None, keep:int|None=None,
+                    protect=()) -> Path:
     "Atomically write checkpoint `step` under `folder` (weights as safetensors, `state` via torch.save); keep the last `keep`."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     final = folder / f'step_{step:07d}'
@@ -57,59 +59,109 @@ def save_checkpoint(folder, step:int, model_sd:dict, ema_sd:dict|None=None, stat
             write(tmp / name); _fsync(tmp / name); sums[name] = _sha256(tmp / name)
         (tmp / 'manifest.json').write_text(json.dumps(dict(step=step, files=sums, time=time.time()), indent=1))
         _fsync(tmp / 'manifest.json'); _fsync(tmp)
-        if final.exists():                                   # re-saving a step (e.g. after a resume): swap
-            old = folder / f'.old-{final.name}-{os.getpid()}'
+        if final.exists():                        # re-saving a step: swap (`clean_partial` undoes a crash in between)
+            old = folder / f'.swap-{final.name}-{os.getpid()}'
             os.replace(final, old); os.replace(tmp, final); shutil.rmtree(old)
         else: os.replace(tmp, final)
         _fsync(folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
-    if keep:
-        for old in list_checkpoints(folder)[keep:]: _remove(old)
+    if keep: prune_checkpoints(folder, keep, protect)
     return final
+
+# %% ../../nbs/08_train.checkpoint.ipynb #c1a7e002
+def checkpoint_step(ck) -> int:
+    "The step of checkpoint folder `ck` (`step_0001000` -> 1000)."
+    return int(Path(ck).name.split('_')[1])
+
+def list_checkpoints(folder) -> list[Path]:
+    "Checkpoint folders `step_*` under `folder`, newest first (one without its manifest too: it is damaged)."
+    folder = Path(folder)
+    if not folder.exists(): return []
+    cks = [p for p in folder.glob('step_*') if p.is_dir() and p.name[5:].isdigit()]
+    return sorted(cks, key=checkpoint_step, reverse=True)
 
 def _remove(ck:Path):
     "Delete a checkpoint folder so that a crash midway never leaves a half-deleted `step_*` behind: rename, then delete."
     trash = ck.parent / f'.old-{ck.name}-{os.getpid()}'
     os.replace(ck, trash); shutil.rmtree(trash, ignore_errors=True)
 
-def list_checkpoints(folder) -> list[Path]:
-    "Complete checkpoint folders (with a manifest) under `folder`, newest first."
-    folder = Path(folder)
-    if not folder.exists(): return []
-    cks = [p for p in folder.glob('step_*') if (p / 'manifest.json').exists()]
-    return sorted(cks, key=lambda p: int(p.name.split('_')[1]), reverse=True)
+def prune_checkpoints(folder, keep:int, protect=()) -> list[Path]:
+    "Delete all but the `keep` newest checkpoints under `folder`, never one whose step is in `protect`; -> the deleted."
+    gone = [ck for ck in list_checkpoints(folder)[keep:] if checkpoint_step(ck) not in set(protect)]
+    for ck in gone: _remove(ck)
+    return gone
+
+def set_aside(ck, why:str) -> Path:
+    "Move checkpoint `ck` out of the rotation into `bad/` beside it, named `<name>-<why>`, with its files."
+    ck = Path(ck); bad = ck.parent / 'bad'; bad.mkdir(exist_ok=True)
+    dest, k = bad / f'{ck.name}-{why}', 1
+    while dest.exists(): k += 1; dest = bad / f'{ck.name}-{why}-{k}'
+    os.replace(ck, dest); _fsync(ck.parent)
+    return dest
 
 def clean_partial(folder):
-    "Delete temporary folders left by a crash in the middle of a save."
-    for p in Path(folder).glob('.tmp-step_*'): shutil.rmtree(p, ignore_errors=True)
-    for p in Path(folder).glob('.old-step_*'): shutil.rmtree(p, ignore_errors=True)
+    "After a crash in the middle of a save: put back a checkpoint caught in a swap, delete the temporary folders."
+    folder = Path(folder)
+    for p in folder.glob('.swap-step_*'):
+        final = folder / p.name.split('-')[1]
+        if not final.exists(): os.replace(p, final)
+    for pattern in ('.tmp-step_*', '.old-step_*', '.swap-step_*'):
+        for p in folder.glob(pattern): shutil.rmtree(p, ignore_errors=True)
 
 # %% ../../nbs/08_train.checkpoint.ipynb #2e3bbcb7
-class CorruptCheckpoint(FastditError): "A checkpoint whose files do not match their recorded checksums."
+class CorruptCheckpoint(FastditError):
+    "A checkpoint that is not good: a file missing or not matching its checksum, unreadable, or non-finite weights."
+    def __init__(self, path, reason:str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f'{path}: {reason}.')
+
+def _read(path:Path, name:str, map_location):
+    try:
+        if name.endswith('.safetensors'): return load_file(str(path / name), device=str(map_location))
+        return torch.load(path / name, map_location=map_location, weights_only=True)
+    except Exception as e: raise CorruptCheckpoint(path, f'{name} cannot be read ({type(e).__name__})') from None
 
 def load_checkpoint(path, map_location='cpu') -> dict:
-    "Verify and load checkpoint folder `path` -> dict(step, model, ema, state)."
+    "Verify and load checkpoint folder `path` -> dict(step, model, ema, state); one that is not good raises."
     path = Path(path)
-    try: manifest = json.loads((path / 'manifest.json').read_text())
-    except (OSError, ValueError) as e: raise CorruptCheckpoint(f'{path}: unreadable manifest ({e}).') from None
-    for name, digest in manifest['files'].items():
-        f = path / name
-        if not f.exists() or _sha256(f) != digest: raise CorruptCheckpoint(f'{path}/{name} does not match its checksum.')
-    try:
-        out = dict(step=manifest['step'], model=load_file(str(path / 'model.safetensors'), device=str(map_location)))
-        out['ema'] = load_file(str(path / 'ema.safetensors'), device=str(map_location)) if (path / 'ema.safetensors').exists() else None
-        out['state'] = torch.load(path / 'state.pt', map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CorruptCheckpoint(f'{path}: cannot be read ({type(e).__name__}: {e}).') from None
+    try: manifest = json.loads((path / 'manifest.json').read_text()); files, step = manifest['files'], manifest['step']
+    except FileNotFoundError: raise CorruptCheckpoint(path, 'manifest.json is missing') from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CorruptCheckpoint(path, f'manifest.json is unreadable ({type(e).__name__})') from None
+    for name in dict.fromkeys(['model.safetensors', 'state.pt', *files]):
+        if not (path / name).exists(): raise CorruptCheckpoint(path, f'{name} is missing')
+        if name not in files or _sha256(path / name) != files[name]:
+            raise CorruptCheckpoint(path, f'{name} does not match its checksum')
+    out = dict(step=step, model=_read(path, 'model.safetensors', map_location),
+               ema=_read(path, 'ema.safetensors', map_location) if 'ema.safetensors' in files else None,
+               state=_read(path, 'state.pt', map_location))
+    for part in ('model', 'ema'):
+        bad = [k for k, v in (out[part] or {}).items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad: raise CorruptCheckpoint(path, f'its {part} weights are not finite ({bad[0]} and {len(bad) - 1} more)')
     return out
 
-def load_latest(folder, map_location='cpu') -> dict|None:
-    "Newest checkpoint under `folder` that verifies; damaged ones are skipped with a warning. None if there is none."
+def newest_good(folder, map_location='cpu') -> tuple[dict|None, list[CorruptCheckpoint]]:
+    "(the newest good checkpoint under `folder`, loaded, with its `path`, or None; why each newer one is not good)."
+    skipped = []
     for ck in list_checkpoints(folder):
-        try: return dict(load_checkpoint(ck, map_location), path=ck)
-        except CorruptCheckpoint as e: warnings.warn(f'Skipping damaged checkpoint: {e} Using the previous one.')
-    return None
+        try: return dict(load_checkpoint(ck, map_location), path=ck), skipped
+        except CorruptCheckpoint as e: skipped.append(e)
+    return None, skipped
+
+class DamagedCheckpointWarning(UserWarning): "A checkpoint was skipped because it is not good."
+
+def warn_skipped(skipped:list, ck:dict|None):
+    "One warning line per checkpoint in `skipped` (from `newest_good`), saying which checkpoint is used instead."
+    use = f'using {ck["path"].name}' if ck is not None else 'no good checkpoint is left'
+    for e in skipped:   # reported at the checkpoint itself, line 0: one line, without a line of source code under it
+        warnings.warn_explicit(f'skipped: {e.reason}; {use}', DamagedCheckpointWarning, str(e.path), 0)
+
+def load_latest(folder, map_location='cpu') -> dict|None:
+    "Newest good checkpoint under `folder`, or None; each newer one that is not good is named in a one-line warning."
+    ck, skipped = newest_good(folder, map_location)
+    warn_skipped(skipped, ck)
+    return ck
 
 # %% ../../nbs/08_train.checkpoint.ipynb #6b3b0e50
 def is_sharded(net:torch.nn.Module) -> bool:
@@ -132,6 +184,12 @@ def model_state_dict(net:torch.nn.Module) -> dict:
     if not is_sharded(net): return net.state_dict()
     from torch.distributed.checkpoint.state_dict import get_model_state_dict
     return get_model_state_dict(net, options=_full_state())
+
+def load_model_state_dict(net:torch.nn.Module, sd:dict):
+    "Load full weights `sd` into `net`; a sharded model takes its shards of them (a collective: every rank calls it)."
+    if not is_sharded(net): return net.load_state_dict(sd)
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+    set_model_state_dict(net, sd, options=_full_state(cpu=False))
 
 def optimizer_state_dict(net:torch.nn.Module, opt) -> tuple[dict, str]:
     "`(state, format)`: 'index' (by parameter position) for a plain model, 'full' (by name; a collective) if sharded."

@@ -16,11 +16,12 @@ from ..core import METHODS_HINT, FastditError, Registry, build, check, config_fr
 from ..diffusion.process import PROCESSES
 from ..diffusion.timesteps import SAMPLERS
 from ..diffusion.objectives import OBJECTIVES, WEIGHTINGS, LOSS_TERMS
+from ..diffusion.sampling import SAMPLING_METHODS
 from ..models.dit import MODELS, PLANS, make_model
 
 # %% auto #0
-__all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'register_recipe',
-           'resolve_config', 'load_config', 'spec_of', 'build_components']
+__all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'with_change', 'stage_steps',
+           'register_recipe', 'resolve_config', 'load_config', 'load_history', 'spec_of', 'build_components']
 
 # %% ../../nbs/09_train.config.ipynb #af8bd4e9
 @dataclass
@@ -61,9 +62,12 @@ class TrainConfig:
     grad_checkpointing: bool = False         # recompute block activations in the backward pass
     fsdp: bool = False                       # shard weights, gradients and optimizer state over the processes (FSDP2)
     stages: list = field(default_factory=list)   # later stages: [{'at_step': N, <field>: value, ...}]; N < 0 counts from the end
+    changes: list = field(default_factory=list)  # made on resume, written by the trainer: [{'at_step': N, <field>: value}]
     seed: int = 0
     time_budget_s: float|None = None         # stop (and checkpoint) after this much training wall time
-    max_nonfinite: int = 20                  # stop after this many non-finite steps in a row
+    max_nonfinite: int = 20                  # stop after this many non-finite steps in a row (seen at log/checkpoint steps)
+    nonfinite_retries: int = 0               # then roll back to the last good checkpoint, at most this often (0: stop)
+    nonfinite_lr_factor: float = 0.5         # each roll-back goes on with the lr in force times this
     # --- recording
     run_dir: str|None = None                 # run folder; None = a new runs/NNN-<recipe>-<model>/
     runs_root: str = 'runs'
@@ -83,7 +87,9 @@ class TrainConfig:
     peak_tflops: float|None = None           # hardware peak for MFU; None = known GPUs only
 
     def to_dict(self) -> dict: return config_to_dict(self)
-    def to_json(self) -> str: return json.dumps(dict(self.to_dict(), version=__version__), indent=1)
+    def to_json(self, history:list|None=None) -> str:
+        "The config as `config.json` holds it: with the package version and the run's `history` of events."
+        return json.dumps(dict(self.to_dict(), version=__version__, **({'history': history} if history else {})), indent=1)
 
 # %% ../../nbs/09_train.config.ipynb #726972df
 def validate(cfg:TrainConfig) -> TrainConfig:
@@ -98,6 +104,12 @@ def validate(cfg:TrainConfig) -> TrainConfig:
     check(cfg.mixed_precision in ('auto', 'no', 'bf16', 'fp16'),
           f"mixed_precision must be auto, no, bf16 or fp16, got {cfg.mixed_precision!r}.")
     check(cfg.log_every > 0 and cfg.ckpt_every > 0, 'log_every and ckpt_every must be positive.')
+    check(cfg.keep_ckpts >= 1, f'keep_ckpts must be at least 1 (the checkpoint to resume from), got {cfg.keep_ckpts}.')
+    check(cfg.max_nonfinite >= 1 and cfg.nonfinite_retries >= 0 and 0 < cfg.nonfinite_lr_factor < 1,
+          'max_nonfinite must be ≥ 1, nonfinite_retries ≥ 0 and nonfinite_lr_factor in (0, 1).')
+    check(cfg.sample_method is None or cfg.sample_method in SAMPLING_METHODS,
+          f"Unknown sample_method {cfg.sample_method!r}; choose one of {', '.join(SAMPLING_METHODS)} (or leave it out).")
+    check(cfg.sample_steps is None or cfg.sample_steps >= 1, f'sample_steps must be ≥ 1, got {cfg.sample_steps}.')
     MODELS[cfg.model]                                   # an unknown name says the choices and the closest match
     for st in cfg.stages:
         check(isinstance(st, dict) and (isinstance(st.get('at_step'), int) or (isinstance(st.get('at_step'), float)
@@ -106,6 +118,10 @@ def validate(cfg:TrainConfig) -> TrainConfig:
         check(not bad, f"Stage fields {bad} cannot change mid-run; stages may set: {', '.join(sorted(STAGE_FIELDS))}.")
         check(0 <= stage_start(st, cfg.steps) < cfg.steps, f"Stage at_step {st['at_step']} is outside the run's {cfg.steps} "
               'steps; use 0 ≤ at_step < steps, or a negative at_step to count from the end (-1000: the last 1000 steps).')
+    for ch in cfg.changes:
+        check(isinstance(ch, dict) and isinstance(ch.get('at_step'), int) and ch['at_step'] >= 0
+              and set(ch) - {'at_step'} <= STAGE_FIELDS, f"Each of changes is {{'at_step': N ≥ 0, <stage field>: value}}; "
+              f'got {ch} (the trainer writes them; fix config.json or start a new run).')
     return cfg
 
 def stage_start(stage:dict, steps:int) -> int:
@@ -115,11 +131,21 @@ def stage_start(stage:dict, steps:int) -> int:
     return a if a >= 0 else steps + a
 
 def stage_config(cfg:TrainConfig, step:int) -> TrainConfig:
-    "The config in force at `step`: `cfg` with every stage that has started by then applied, in order."
-    for st in sorted(cfg.stages, key=lambda s: stage_start(s, cfg.steps)):
+    "The config in force at `step`: `cfg` with every stage started by then applied in order, then the changes."
+    ordered = sorted(cfg.stages, key=lambda s: stage_start(s, cfg.steps)) + sorted(cfg.changes, key=lambda c: c['at_step'])
+    for st in ordered:
         if step >= stage_start(st, cfg.steps):
             cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
     return cfg
+
+def with_change(cfg:TrainConfig, step:int, **fields) -> TrainConfig:
+    "`cfg` with stage `fields` changed from `step` on, over the stages (an older change of a field from `step` on goes)."
+    keep = [c for c in cfg.changes if c['at_step'] < step or not set(c) & set(fields)]
+    return dataclasses.replace(cfg, changes=keep + [dict(at_step=step, **fields)])
+
+def stage_steps(cfg:TrainConfig) -> list[int]:
+    "The steps at which the config in force changes (stages and changes), sorted."
+    return sorted({stage_start(s, cfg.steps) for s in cfg.stages} | {c['at_step'] for c in cfg.changes})
 
 STAGE_FIELDS = {'plan', 'lr', 'losses', 'objective', 'sampler', 'weighting', 'label_dropout', 'mixed_precision',
                 'ema_decay', 'grad_clip'}
@@ -165,8 +191,17 @@ def load_config(run_dir) -> TrainConfig|None:
     "The config saved in run folder `run_dir` (its `config.json`), or None when there is none."
     path = Path(run_dir) / 'config.json'
     if not path.exists(): return None
-    saved = json.loads(path.read_text()); saved.pop('version', None)
-    return config_from_dict(TrainConfig, saved)
+    try: saved = json.loads(path.read_text())
+    except ValueError as e: raise FastditError(f'{path} is not valid JSON ({e}); restore it or start a new --run-dir.') from None
+    check(isinstance(saved, dict), f'{path} does not hold a config; restore it or start a new --run-dir.')
+    saved.pop('version', None); saved.pop('history', None)
+    return config_from_dict(TrainConfig, saved, where=str(path))
+
+def load_history(run_dir) -> list:
+    "The events of the run in `run_dir` (resumes that changed its config, roll-backs, restarts), from its config.json."
+    path = Path(run_dir) / 'config.json'
+    try: return list(json.loads(path.read_text()).get('history', [])) if path.exists() else []
+    except (ValueError, AttributeError): return []
 
 # %% ../../nbs/09_train.config.ipynb #1620e767
 def spec_of(x):

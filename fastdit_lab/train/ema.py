@@ -26,11 +26,17 @@ class EMA:
     "An exponential moving average of `model`'s weights: a full copy, or this rank's shards when the model is sharded."
     def __init__(self, model:torch.nn.Module):
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self.updates, self.shards, self.net, self.current = 0, None, None, True
+        self.n = torch.zeros((), dtype=torch.long)              # updates so far, kept on the average's device
+        self.shards, self.net, self.current = None, None, True
+
+    @property
+    def updates(self) -> int:
+        "How many updates made the average (a read from the device: for checkpoints and reports, not every step)."
+        return int(self.n)
 
     def to(self, device):
         "Move the average to `device`."
-        self.model.to(device); return self
+        self.model.to(device); self.n = self.n.to(device); return self
 
     def shard_like(self, net:torch.nn.Module):
         "Keep only this rank's shards of the average when `net` is sharded (FSDP2); a plain `net` changes nothing."
@@ -44,13 +50,19 @@ class EMA:
         return self
 
     @torch.no_grad()
-    def update(self, net:torch.nn.Module, decay:float, warmup:bool=False):
-        "Move the average towards `net`'s weights with `decay` (warmed up over the first updates if `warmup`)."
-        self.updates += 1
-        d = min(decay, (1 + self.updates) / (10 + self.updates)) if warmup else decay
-        if self.shards is None: return ema_update(self.model, net, d)
-        torch._foreach_lerp_(self.shards, [p.detach().to_local() for p in net.parameters()], 1 - d)
-        self.current = False
+    def update(self, net:torch.nn.Module, decay:float, warmup:bool=False, ok:torch.Tensor|None=None):
+        "Move the average towards `net`'s weights with `decay` (warmed up if `warmup`); not where `ok` is False."
+        ok = torch.ones((), dtype=torch.bool, device=self.n.device) if ok is None else ok.to(self.n.device)
+        self.n = self.n + ok
+        n = self.n.to(torch.float32 if self.n.device.type == 'mps' else torch.float64)   # as Python's float where it can
+        d = ((1 + n) / (10 + n)).clamp(max=decay) if warmup else torch.full_like(n, decay)
+        w = ((1 - d) * ok).float()                                                # 0 for a skipped step: unchanged
+        if self.shards is None:
+            ep = list(self.model.parameters())
+            torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(net.parameters(), ep)], w)
+        else:
+            torch._foreach_lerp_(self.shards, [p.detach().to_local() for p in net.parameters()], w)
+            self.current = False
 
     @torch.no_grad()
     def full(self) -> torch.nn.Module:
@@ -67,4 +79,4 @@ class EMA:
         return self.full().state_dict()
     def load_state_dict(self, sd:dict, updates:int):
         "Load the average's weights `sd` and the number of `updates` that made it."
-        self.model.load_state_dict(sd); self.updates = updates
+        self.model.load_state_dict(sd); self.n = torch.tensor(int(updates), device=self.n.device)
