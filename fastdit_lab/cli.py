@@ -15,9 +15,9 @@ from .models.dit import inference_plan
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state',
-           'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data', 'cmd_data_encode',
-           'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
+__all__ = ['EXIT_CODES', 'EXIT_PREEMPTED', 'add_train_args', 'config_from_args', 'cmd_train', 'cmd_recipes', 'cmd_models',
+           'cmd_dash', 'process_state', 'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data',
+           'cmd_data_encode', 'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
 def _field_type(tp):
@@ -36,15 +36,17 @@ def add_train_args(p:argparse.ArgumentParser):
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         tp = _field_type(hints[f.name]); flag = '--' + f.name.replace('_', '-')
-        if f.name == 'recipe': p.add_argument(flag, default='dit', help='recipe to start from (fastdit recipes lists them)')
+        if f.name == 'recipe': p.add_argument(flag, default=None, help='recipe to start from (fastdit recipes lists them; default dit)')
         elif tp is bool: p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
         else: p.add_argument(flag, default=argparse.SUPPRESS, metavar=f.name.upper(),
                              help='name or JSON' if typing.get_origin(tp) in (dict, list) or tp in (dict, list) else None)
     p.add_argument('--set', action='append', default=[], metavar='FIELD.KEY=VALUE', help='change one option of a spec')
 
-def config_from_args(a:argparse.Namespace):
-    "The `TrainConfig` of parsed `train` arguments."
-    from fastdit_lab.train.config import RECIPES, TrainConfig, resolve_config
+def config_from_args(a:argparse.Namespace, saved=None):
+    "The `TrainConfig` of parsed `train` arguments; resuming a run whose config is `saved`, on top of that config."
+    from fastdit_lab.core import config_from_dict
+    from fastdit_lab.train.config import RECIPES, TrainConfig, resolve_config, validate
+    recipe = a.recipe or (saved.recipe if saved is not None else 'dit')
     hints = typing.get_type_hints(TrainConfig)
     over = {}
     for f in dataclasses.fields(TrainConfig):
@@ -57,20 +59,31 @@ def config_from_args(a:argparse.Namespace):
             if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
             if v == 'none': v = None
         over[f.name] = v
-    base = dict(RECIPES[a.recipe]['overrides'])
+    base = saved.to_dict() if saved is not None else dict(RECIPES[recipe]['overrides'])
     for s in a.set:
         check('=' in s and '.' in s.split('=')[0], f"--set takes FIELD.KEY=VALUE (e.g. sampler.m=0.5), got '{s}'.")
         key, val = s.split('=', 1); fld, sub = key.split('.', 1)
         cur = over.get(fld, base.get(fld))
         cur = {'name': cur} if isinstance(cur, str) else dict(cur or {})
         cur[sub] = _parse_value(val); over[fld] = cur
-    return resolve_config(a.recipe, **over)
+    if saved is None: return resolve_config(recipe, **over)
+    return validate(config_from_dict(TrainConfig, {**base, **over, 'recipe': recipe}))
 
 # %% ../nbs/40_cli.ipynb #17dfa16e
+EXIT_CODES = {0: 'done: the steps (or the time budget) reached',
+              1: 'an unexpected error (a bug: its traceback is printed)',
+              2: 'refused: bad input, or a run in a state to decide on (one line says what to do); nothing was written',
+              3: 'stopped: the loss or the gradients were not finite (the line names the last good checkpoint)',
+              75: 'pre-empted (SIGTERM): a checkpoint was written; run the same command again to resume',
+              130: 'interrupted (Ctrl-C): a checkpoint was written if training had started'}
+EXIT_PREEMPTED = 75                     # EX_TEMPFAIL of sysexits.h: a temporary failure, try again
+
 def cmd_train(a):
-    from fastdit_lab.train.trainer import Trainer
-    tr = Trainer(config_from_args(a)).fit()
+    from fastdit_lab.train.trainer import Trainer, saved_config
+    saved = saved_config(vars(a)['run_dir']) if vars(a).get('run_dir') and not a.restart else None
+    tr = Trainer(config_from_args(a, saved), restart=a.restart).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
+    if tr.stop_reason == 'preempted': sys.exit(EXIT_PREEMPTED)
 
 
 def cmd_recipes(a):
@@ -280,6 +293,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('--version', action='version', version=f'fastdit_lab {__version__}')
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train', help='train a recipe (resumes when --run-dir holds a run)'); add_train_args(t)
+    t.add_argument('--restart', action='store_true', help='start the run in --run-dir over from step 0; its store and '
+                   'checkpoints move to RUN/archive/')
     t.set_defaults(fn=cmd_train)
     add_sample_parser(sub); add_eval_parser(sub)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
@@ -299,7 +314,8 @@ def main(argv=None):
     a = make_parser().parse_args(argv)
     try: a.fn(a)
     except FastditError as e:
-        print(f'fastdit: error: {e}', file=sys.stderr); sys.exit(2)
+        from fastdit_lab.train.trainer import NonFiniteStop
+        print(f'fastdit: error: {e}', file=sys.stderr); sys.exit(3 if isinstance(e, NonFiniteStop) else 2)
     except KeyboardInterrupt:
         print('fastdit: interrupted (a checkpoint was saved if training had started)', file=sys.stderr); sys.exit(130)
 

@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/data.html.md"""
 
 # %% ../nbs/06_data.ipynb #577463ba
 from __future__ import annotations
-import gzip, hashlib, io, math, os, pickle, tarfile, urllib.request, zipfile
+import gzip, hashlib, io, math, os, pickle, tarfile, urllib.request, zipfile, zlib
 from pathlib import Path
 import numpy as np
 import torch
@@ -156,7 +156,7 @@ def read_idx(path) -> np.ndarray:
     check(path.exists(), f'Data file {path} is missing; download it (fastdit data download) or fix --data-dir.')
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == '.gz' else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:           # zlib.error: flipped bits in the stream
         raise FastditError(f'Data file {path} is corrupt ({e}); delete it and download it again.') from None
     check(len(raw) >= 4 and raw[0] == 0 and raw[1] == 0 and raw[2] == 0x08,
           f'{path} is not an IDX uint8 file; delete it and download it again.')
