@@ -1,0 +1,170 @@
+"""The trainer used by a hostile user: every checkpoint damaged, a blow-up, a lost or edited config.json, a folder dataset
+without a size, a damaged download, bad commands, pre-emption; then a seeded random sequence of all of them.
+
+Each test names the failure it guards against: a run that silently restarts, mixes two trajectories in its store,
+deletes its last good checkpoint, prints a traceback for bad input, leaves a half-written run folder, or exits 0 when
+it was pre-empted."""
+import contextlib, gzip, hashlib, io, json, multiprocessing, os, random, re, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from conftest import ROOT, wait_until
+from fastdit_lab.cli import main
+from fastdit_lab.data import write_idx
+from fastdit_lab.train.checkpoint import list_checkpoints, load_checkpoint
+from fastdit_lab.train.store import RunStore
+
+# a tiny SiT run: DiT-T/4 on 8-px shapes, 4 images a step, a checkpoint every 4 steps
+TINY = ['train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', 8, '--batch-size', 4, '--log-every', 2,
+        '--ckpt-every', 4, '--sample-n', 4, '--sample-steps', 1]
+
+def cli(*args) -> tuple[int, str, list[str]]:
+    "Run `fastdit *args` in this process -> (exit status, stdout, stderr lines); an exception it lets through fails the test."
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: main([str(a) for a in args]); code = 0
+        except SystemExit as e: code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    return code, out.getvalue(), err.getvalue().strip().splitlines()
+
+def refused(args, *says, status=2) -> str:
+    "Run `args`: exit `status`, one `fastdit: error:` line holding each of `says` (after warnings if not 2); -> that line."
+    code, _, err = cli(*args)
+    assert code == status and err and err[-1].startswith('fastdit: error:'), (args, code, err)
+    assert all(e.startswith('fastdit: warning:') for e in err[:-1]) and (status != 2 or len(err) == 1), err
+    for s in says: assert s in err[-1], (s, err[-1])
+    return err[-1]
+
+def flip(path:Path, at:float=0.5):
+    "Flip one byte of `path` at fraction `at` of its length (a bad disk, not a cut)."
+    b = bytearray(path.read_bytes()); b[int(len(b) * at)] ^= 0xFF; path.write_bytes(bytes(b))
+
+def snapshot(folder:Path) -> dict:
+    "{relative path: sha256} of every file under `folder`: what a refused command must leave as it was."
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+def store_steps(run:Path) -> list[int]:
+    with RunStore(run / 'store.sqlite') as st: return st.scalars()['step'].values.tolist()
+
+def finite(ck:Path) -> bool:
+    "Whether the weights and EMA weights in checkpoint folder `ck` are finite (read here, not by the trainer's check)."
+    return all(bool(torch.isfinite(v).all()) for f in ('model.safetensors', 'ema.safetensors')
+               for v in load_file(str(ck / f)).values() if v.is_floating_point())
+
+# 1. every checkpoint damaged: main trained from step 0 silently, mixed the store and rotated the new checkpoints away
+def test_all_checkpoints_damaged_is_refused_then_restart_archives(tmp_path):
+    run = tmp_path / 'run'
+    assert cli(*TINY, '--steps', 8, '--run-dir', run)[0] == 0
+    old = [c.name for c in list_checkpoints(run / 'checkpoints')]
+    for ck in list_checkpoints(run / 'checkpoints'): flip(ck / 'ema.safetensors')
+    before = snapshot(run)
+    line = refused([*TINY, '--steps', 16, '--run-dir', run], f'Run {run} has no good checkpoint',
+                   'ema.safetensors does not match its checksum', '--restart')
+    assert all(n in line for n in old), line                                  # each damaged checkpoint named
+    assert snapshot(run) == before                                            # nothing changed, nothing written
+    refused(['sample', run, '--out', tmp_path / 'g.png'], 'no good checkpoint', '--restart')   # not "train it first"
+    assert not (tmp_path / 'g.png').exists()
+    code, out, _ = cli(*TINY, '--steps', 8, '--run-dir', run, '--restart')    # starting over is explicit...
+    assert code == 0 and 'restarting' in out, out
+    arch = run / 'archive' / '000'                                            # ...and archives, deleting nothing
+    assert [c.name for c in list_checkpoints(arch / 'checkpoints')] == old and store_steps(arch) == [2, 4, 6, 8]
+    assert store_steps(run) == [2, 4, 6, 8]                                   # the new trajectory alone
+    assert [c.name for c in list_checkpoints(run / 'checkpoints')] == ['step_0000008', 'step_0000004']
+    assert [e['event'] for e in json.loads((run / 'config.json').read_text())['history']] == ['restart']
+
+# 2. a blow-up: main saved the blown-up weights as "the last good" ones and refused the --lr that would fix it
+def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path):
+    run = tmp_path / 'run'
+    blow = [*TINY, '--steps', 24, '--max-nonfinite', 2, '--stages', '[{"at_step": 6, "lr": 1e30}]', '--run-dir', run]
+    line = refused(blow, 'Training stopped at step', 'from step 7 on', 'The last good checkpoint is', status=3)
+    good = Path(re.search(r'The last good checkpoint is (\S+) \(kept', line).group(1))
+    assert good.name == 'step_0000004' and finite(good)
+    assert list_checkpoints(run / 'checkpoints') == [good]                    # the newest: nothing blown-up in rotation
+    assert all(not finite(c) for c in (run / 'checkpoints' / 'bad').glob('step_*'))   # set aside, not deleted
+    refused(blow, 'The last good checkpoint is', status=3)                    # the same command again: stops again...
+    assert list_checkpoints(run / 'checkpoints') == [good] and finite(good)   # ...and keeps the good one
+    code, out, err = cli(*blow, '--lr', '1e-5', '--grad-clip', 1)             # the fix the message suggests
+    assert code == 0 and 'resumed' in out and "lr 0.0001 -> 1e-05" in out, (out, err)
+    hist = json.loads((run / 'config.json').read_text())['history']
+    assert hist[-1]['event'] == 'resume' and hist[-1]['step'] == 4 and hist[-1]['changes']['lr'] == [1e-4, 1e-5]
+    assert store_steps(run) == list(range(2, 25, 2))
+    assert all(finite(c) for c in list_checkpoints(run / 'checkpoints'))
+
+# 3. config.json lost or edited: main wrote the wrong config.json, then failed with a state-dict traceback
+def test_config_json_lost_or_edited(tmp_path):
+    run = tmp_path / 'run'
+    assert cli(*TINY, '--steps', 4, '--run-dir', run)[0] == 0
+    (run / 'config.json').unlink(); before = snapshot(run)
+    refused([*TINY, '--model', 'DiT-T/2', '--steps', 8, '--run-dir', run], 'different model', "'DiT-T/4'")
+    assert snapshot(run) == before and not (run / 'config.json').exists()     # nothing written
+    code, _, err = cli(*TINY, '--steps', 8, '--run-dir', run)                 # the original command resumes
+    assert code == 0 and any('config.json is missing' in e for e in err), err
+    assert store_steps(run) == [2, 4, 6, 8] and json.loads((run / 'config.json').read_text())['model'] == 'DiT-T/4'
+    cfg = json.loads((run / 'config.json').read_text()); cfg['model_args'] = {'depth': 6}
+    (run / 'config.json').write_text(json.dumps(cfg)); before = snapshot(run)
+    refused([*TINY, '--model-args', '{"depth": 6}', '--steps', 12, '--run-dir', run],
+            'config.json of', 'does not match its checkpoint step_0000008', 'model_args')
+    assert snapshot(run) == before
+
+# 4. a folder dataset without --image-size: crashed in center_crop (image_size=None over the folder's default)
+def test_folder_dataset_without_image_size(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for c in ('cats', 'dogs'):
+        (tmp_path / 'imgs' / c).mkdir(parents=True)
+        for i in range(4): Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(tmp_path / 'imgs' / c / f'{i}.png')
+    args = [a for a in TINY if a not in ('--image-size', 8)]
+    code, out, err = cli(*args, '--data', 'folder', '--data-dir', tmp_path / 'imgs', '--steps', 2, '--run-dir', tmp_path / 'run')
+    assert code == 0, err
+    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.meta()['image_shape'] == [3, 32, 32]  # its default
+
+# 5. a .gz download with flipped bytes (not cut short): main raised zlib.error with a traceback
+def test_gzip_with_flipped_bytes_is_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / 'mnist'
+    write_idx(d / 'train-images-idx3-ubyte.gz', (rng.random((64, 28, 28)) * 40).astype(np.uint8))
+    write_idx(d / 'train-labels-idx1-ubyte.gz', rng.integers(0, 10, 64).astype(np.uint8))
+    b = bytearray((d / 'train-images-idx3-ubyte.gz').read_bytes())
+    b[10] |= 0b110                          # after the 10-byte gzip header: the first deflate block's type, now invalid
+    (d / 'train-images-idx3-ubyte.gz').write_bytes(bytes(b))           # (a flip further on is mostly caught by the CRC)
+    refused([*TINY, '--data', 'mnist', '--data-dir', tmp_path, '--steps', 1, '--runs-root', tmp_path / 'runs'],
+            'train-images-idx3-ubyte.gz is corrupt', 'download it again')
+    assert not (tmp_path / 'runs').exists()
+
+# 6. bad names and sizes: main checked them after making runs/NNN-.../ (and, for the batch, store.sqlite)
+def test_bad_input_leaves_no_run_folder(tmp_path):
+    (tmp_path / 'junk.pt').write_bytes(b'not a checkpoint at all')
+    cases = [(['--sampler', 'unifrom'], "'unifrom'"), (['--set', 'sampler.mean=0.5'], 'mean'),
+             (['--image-size', 15], 'not divisible by the patch size'), (['--batch-size', 100_000], 'lower --batch-size'),
+             (['--init-from', tmp_path / 'nothing.pt'], 'nothing.pt'), (['--init-from', tmp_path / 'junk.pt'], 'junk.pt')]
+    for extra, says in cases:
+        refused([*TINY, '--steps', 2, '--runs-root', tmp_path / 'runs', *extra], says)
+        assert not (tmp_path / 'runs').exists() or not any((tmp_path / 'runs').iterdir()), (extra, list((tmp_path / 'runs').iterdir()))
+
+# 7. SIGTERM: main checkpointed and exited 0, so a job script could not tell pre-emption from success; the warning for
+# a damaged checkpoint took two lines, one of them a line of source code
+def test_sigterm_exits_with_the_preempted_code_and_damage_warns_in_one_line(tmp_path):
+    from fastdit_lab.cli import EXIT_CODES, EXIT_PREEMPTED
+    run = tmp_path / 'run'
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', *map(str, TINY), '--steps', '100000', '--log-every', '1',
+                          '--run-dir', run], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if (m := re.search(r'step (\d{7})/', line)) and int(m.group(1)) >= 5: break      # past the checkpoint at 4
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == EXIT_PREEMPTED == 75 and 'Traceback' not in err, (p.returncode, err)
+    assert 'pre-empted' in out and 75 in EXIT_CODES
+    step = int(re.findall(r'stopping at step (\d+)', out)[0])
+    assert load_checkpoint(list_checkpoints(run / 'checkpoints')[0])['step'] == step     # its own checkpoint
+    assert not list((run / 'samples').iterdir())                              # the grace period went to the checkpoint
+    flip(list_checkpoints(run / 'checkpoints')[0] / 'model.safetensors')
+    r = subprocess.run([sys.executable, '-m', 'fastdit_lab.cli', *map(str, TINY), '--steps', str(step + 1), '--run-dir', run],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and f'step_{step:07d}' in lines[0] and 'does not match its checksum' in lines[0], lines
+    assert (run / 'checkpoints' / 'bad' / f'step_{step:07d}-damaged').is_dir()   # set aside, not deleted
+    readme = (ROOT / 'README.md').read_text()                                 # documented for job scripts
+    assert all(f'| {k} | ' in readme for k in EXIT_CODES) and '| 75 | pre-empted' in readme
