@@ -74,19 +74,31 @@ def test_all_checkpoints_damaged_is_refused_then_restart_archives(tmp_path):
     assert [c.name for c in list_checkpoints(run / 'checkpoints')] == ['step_0000008', 'step_0000004']
     assert [e['event'] for e in json.loads((run / 'config.json').read_text())['history']] == ['restart']
 
-# 2. a blow-up: main saved the blown-up weights as "the last good" ones and refused the --lr that would fix it
+# 2. a blow-up: main saved the blown-up weights as "the last good" ones, rotated the good one away on the same command
+# again, and refused the --lr that would fix it
+def max_abs(ck:Path) -> float:
+    return max(float(v.abs().max()) for v in load_file(str(ck / 'model.safetensors')).values())
+
 def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path):
     run = tmp_path / 'run'
-    blow = [*TINY, '--steps', 24, '--max-nonfinite', 2, '--stages', '[{"at_step": 6, "lr": 1e30}]', '--run-dir', run]
-    line = refused(blow, 'Training stopped at step', 'from step 7 on', 'The last good checkpoint is', status=3)
+    # lr 1e30 from step 8 on: that step is finite and writes its weights (max |w| ~ 1e30) into the step-8 checkpoint,
+    # the next ones are not; one checkpoint kept, so only protecting the good one keeps it
+    blow = [*TINY, '--steps', 24, '--max-nonfinite', 2, '--keep-ckpts', 1, '--stages', '[{"at_step": 7, "lr": 1e30}]',
+            '--run-dir', run]
+    line = refused(blow, 'Training stopped at step', 'from step 8 on', 'The last good checkpoint is', status=3)
     good = Path(re.search(r'The last good checkpoint is (\S+) \(kept', line).group(1))
-    assert good.name == 'step_0000004' and finite(good)
+    assert good.name == 'step_0000004' and finite(good) and max_abs(good) < 100
     assert list_checkpoints(run / 'checkpoints') == [good]                    # the newest: nothing blown-up in rotation
-    assert all(not finite(c) for c in (run / 'checkpoints' / 'bad').glob('step_*'))   # set aside, not deleted
+    blown = run / 'checkpoints' / 'bad' / 'step_0000008-nonfinite'            # set aside, not deleted
+    assert max_abs(blown) > 1e20 and '1 written after it set aside' in line
     refused(blow, 'The last good checkpoint is', status=3)                    # the same command again: stops again...
     assert list_checkpoints(run / 'checkpoints') == [good] and finite(good)   # ...and keeps the good one
-    code, out, err = cli(*blow, '--lr', '1e-5', '--grad-clip', 1)             # the fix the message suggests
+    fix = ['--lr', '1e-5', '--grad-clip', 1]                                   # the fix the message suggests
+    code, out, err = cli(*blow, *fix, '--time-budget-s', 1e-9)                 # (a budget stops it after a step)
     assert code == 0 and 'resumed' in out and "lr 0.0001 -> 1e-05" in out, (out, err)
+    assert store_steps(run) == [2, 4]                                         # no row of the blown-up trajectory left
+    code, out, err = cli(*blow, *fix, '--time-budget-s', 0)
+    assert code == 0, err
     hist = json.loads((run / 'config.json').read_text())['history']
     assert hist[-1]['event'] == 'resume' and hist[-1]['step'] == 4 and hist[-1]['changes']['lr'] == [1e-4, 1e-5]
     assert store_steps(run) == list(range(2, 25, 2))
