@@ -74,6 +74,17 @@ def test_all_checkpoints_damaged_is_refused_then_restart_archives(tmp_path):
     assert [c.name for c in list_checkpoints(run / 'checkpoints')] == ['step_0000008', 'step_0000004']
     assert [e['event'] for e in json.loads((run / 'config.json').read_text())['history']] == ['restart']
 
+def test_rotation_keeps_a_good_checkpoint_over_a_damaged_one(tmp_path):
+    "A damaged checkpoint older than the newest good one: main kept it in the rotation and deleted the good one below it."
+    run = tmp_path / 'run'
+    assert cli(*TINY, '--steps', 12, '--run-dir', run)[0] == 0                # checkpoints 12, 8, 4 (three kept)
+    flip(run / 'checkpoints' / 'step_0000008' / 'state.pt')
+    code, out, err = cli(*TINY, '--steps', 16, '--run-dir', run)
+    assert code == 0 and 'resumed' in out and 'step_0000012' in out, (out, err)
+    assert len(err) == 1 and 'step_0000008' in err[0] and 'set aside' in err[0], err
+    assert [c.name for c in list_checkpoints(run / 'checkpoints')] == ['step_0000016', 'step_0000012', 'step_0000004']
+    assert (run / 'checkpoints' / 'bad' / 'step_0000008-damaged').is_dir()
+
 # 2. a blow-up: main saved the blown-up weights as "the last good" ones, rotated the good one away on the same command
 # again, and refused the --lr that would fix it
 def max_abs(ck:Path) -> float:
@@ -103,6 +114,22 @@ def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path)
     assert hist[-1]['event'] == 'resume' and hist[-1]['step'] == 4 and hist[-1]['changes']['lr'] == [1e-4, 1e-5]
     assert store_steps(run) == list(range(2, 25, 2))
     assert all(finite(c) for c in list_checkpoints(run / 'checkpoints'))
+
+def test_a_gradient_blowup_is_told_from_a_loss_blowup(tmp_path):
+    "With --lr 1e6 the loss stayed finite and only the gradients were not; main said the loss was not finite."
+    from fastdit_lab.core import FastditError
+    from fastdit_lab.train.callback import Callback
+    from fastdit_lab.train.config import resolve_config
+    from fastdit_lab.train.trainer import Trainer
+    class InfiniteGradients(Callback):
+        def after_backward(self, tr):
+            if tr.step >= 5: tr.net.final_layer.linear.weight.grad.fill_(float('inf'))   # the loss stays finite
+    cfg = resolve_config('sit', model='DiT-T/4', image_size=8, batch_size=4, steps=12, log_every=2, ckpt_every=2,
+                         max_nonfinite=2, sample_n=4, sample_steps=1, run_dir=str(tmp_path / 'run'))
+    with pytest.raises(FastditError) as e: Trainer(cfg, callbacks=[InfiniteGradients()], quiet=True).fit()
+    msg = str(e.value)
+    assert 'the gradients were not finite for 3 steps in a row while the loss was (last' in msg, msg
+    assert 'resume from it with --grad-clip 1 or a lower --lr' in msg and 'step_0000004' in msg, msg
 
 # 3. config.json lost or edited: main wrote the wrong config.json, then failed with a state-dict traceback
 def test_config_json_lost_or_edited(tmp_path):

@@ -22,10 +22,10 @@ from ..diffusion.timesteps import TimestepSampler
 from ..models.dit import inference_plan
 from ..models.flops import model_flops
 from .callback import CALLBACKS, Callback
-from .checkpoint import (checkpoint_step, clean_partial, is_sharded, list_checkpoints,
-                                          load_initial_weights, load_model_state_dict, load_optimizer_state_dict,
-                                          model_state_dict, newest_good, optimizer_state_dict, prepare_keeping_state,
-                                          prune_checkpoints, save_checkpoint, set_aside, warn_skipped)
+from .checkpoint import (CorruptCheckpoint, checkpoint_step, clean_partial, is_sharded,
+                                          list_checkpoints, load_checkpoint, load_initial_weights, load_model_state_dict,
+                                          load_optimizer_state_dict, model_state_dict, newest_good, optimizer_state_dict,
+                                          prepare_keeping_state, prune_checkpoints, save_checkpoint, set_aside, warn_skipped)
 from .config import (STAGE_FIELDS, TrainConfig, build_components, load_config, load_history,
                                       resolve_config, stage_config, stage_start, stage_steps, validate, with_change)
 from .ema import EMA
@@ -392,7 +392,7 @@ def _agree(run_dir:Path, saved:TrainConfig, ck:dict):
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c002
 @patch
 def open_run(self:Trainer, cfg:TrainConfig, restart:bool=False) -> tuple[Path, TrainConfig]:
-    "The run folder (given, or a new index) and its config, the saved one on resume; reads its newest good checkpoint."
+    "The run folder (given, or a new index) and its config, the saved one on resume; reads its newest good checkpoint, verifies the others."
     from accelerate.utils import broadcast_object_list
     acc = self.accelerator
     rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
@@ -402,6 +402,10 @@ def open_run(self:Trainer, cfg:TrainConfig, restart:bool=False) -> tuple[Path, T
     self.ck, self.skipped, self.changed, self.history = None, [], {}, []
     if restart or not run_dir.is_dir(): return run_dir, cfg
     ck, self.skipped = newest_good(run_dir / 'checkpoints')
+    for c in list_checkpoints(run_dir / 'checkpoints') if ck is not None and self.is_main else []:
+        if checkpoint_step(c) >= ck['step']: continue   # the older ones too: set aside, a damaged one never stays in
+        try: load_checkpoint(c)                         # the rotation in place of a good one
+        except CorruptCheckpoint as e: self.skipped.append(e)
     check(ck is not None or not (self.skipped or list((run_dir / 'checkpoints' / 'bad').glob('step_*'))),
           _no_checkpoint(run_dir, self.skipped))
     saved, self.history = load_config(run_dir), load_history(run_dir)
