@@ -42,7 +42,7 @@ class Launcher:
                                          'accelerate.utils', 'PIL.Image', 'PIL.PngImagePlugin'])
     def start(self, *argv):
         self.n += 1; log = self.folder / f'log-{self.n:03d}.txt'; log.touch()   # a kill may come before the child opens it
-        p = self.ctx.Process(target=_fastdit, args=([str(a) for a in argv], str(log)), daemon=True); p.start()
+        p = self.ctx.Process(target=_fastdit, args=([str(a) for a in argv], str(log))); p.start()
         return p, log
 
 def steps_in(log:Path) -> list[int]:
