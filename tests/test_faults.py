@@ -115,6 +115,18 @@ def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path)
     assert store_steps(run) == list(range(2, 25, 2))
     assert all(finite(c) for c in list_checkpoints(run / 'checkpoints'))
 
+def test_blowup_rolls_back_by_itself_when_asked(tmp_path):
+    "--nonfinite-retries: back to the last good checkpoint with a lower lr, logged, and no blown-up row left in the store."
+    run = tmp_path / 'run'
+    code, out, err = cli(*TINY, '--steps', 24, '--max-nonfinite', 2, '--stages', '[{"at_step": 7, "lr": 1e30}]',
+                         '--nonfinite-retries', 1, '--nonfinite-lr-factor', 1e-34, '--run-dir', run)
+    assert code == 0 and any('rolled back to step_0000004 (roll-back 1 of 1)' in e for e in err), err
+    hist = json.loads((run / 'config.json').read_text())['history']
+    assert [(e['event'], e['step']) for e in hist] == [('rollback', 4)] and hist[0]['changes']['lr'][0] == 1e30
+    with RunStore(run / 'store.sqlite') as st: sc = st.scalars()
+    losses = [sc[n].values for n in sc.data_vars if 'loss' in n]
+    assert sc['step'].values.tolist() == list(range(2, 25, 2)) and losses and all(np.isfinite(v).all() for v in losses)
+
 def test_a_gradient_blowup_is_told_from_a_loss_blowup(tmp_path):
     "With --lr 1e6 the loss stayed finite and only the gradients were not; main said the loss was not finite."
     from fastdit_lab.core import FastditError
