@@ -112,6 +112,7 @@ def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path)
     assert code == 0, err
     hist = json.loads((run / 'config.json').read_text())['history']
     assert hist[-1]['event'] == 'resume' and hist[-1]['step'] == 4 and hist[-1]['changes']['lr'] == [1e-4, 1e-5]
+    with RunStore(run / 'store.sqlite') as st: assert st.meta()['history'] == hist       # and in the store
     assert store_steps(run) == list(range(2, 25, 2))
     assert all(finite(c) for c in list_checkpoints(run / 'checkpoints'))
 
