@@ -107,7 +107,8 @@ def test_blowup_stops_at_a_good_checkpoint_and_resumes_with_a_lower_lr(tmp_path)
     fix = ['--lr', '1e-5', '--grad-clip', 1]                                   # the fix the message suggests
     code, out, err = cli(*blow, *fix, '--time-budget-s', 1e-9)                 # (a budget stops it after a step)
     assert code == 0 and 'resumed' in out and "lr 0.0001 -> 1e-05" in out, (out, err)
-    assert store_steps(run) == [2, 4]                                         # no row of the blown-up trajectory left
+    steps = set(store_steps(run))                                             # no row of the blown-up trajectory
+    assert {2, 4} <= steps and not steps & {6, 8, 10}, steps                  # left (6-10 were logged before the stop)
     code, out, err = cli(*blow, *fix, '--time-budget-s', 0)
     assert code == 0, err
     hist = json.loads((run / 'config.json').read_text())['history']
