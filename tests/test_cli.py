@@ -60,8 +60,8 @@ def test_dydit_finetune_from_a_dense_run(tmp_path):
     assert 'stage from step 1' in r.stdout                                # 15 % of 8 steps: stage 2 from step 1
     from fastdit_lab.train.store import RunStore
     with RunStore(tmp_path / 'dy' / 'store.sqlite') as st:
-        assert st.array('head_width', 8).values.shape == (20, 6) and st.array('routing_map', 8).values.shape[1] == 6
-        assert 'flops_ratio' in st.scalars() and 'flops' in st.scalars()
+        assert st.array('plan/head_width', 8).values.shape == (20, 6) and st.array('plan/routing_map', 8).values.shape[1] == 6
+        assert 'plan/flops_ratio' in st.scalars() and 'loss/flops' in st.scalars()
     r = run_cli('sample', tmp_path / 'dy', '--n', '4', '--steps', '3', '--out', tmp_path / 'g.png')
     assert r.returncode == 0 and (tmp_path / 'g.png').exists(), r.stderr[-3000:]
     r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--steps', '2', *common,

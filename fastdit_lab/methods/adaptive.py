@@ -15,6 +15,7 @@ from ..core import check
 from ..diffusion.process import NoiseProcess
 from ..diffusion.timesteps import SAMPLERS, TimestepSampler
 from ..train.config import register_recipe
+from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
 __all__ = ['BetaPolicy', 'CategoricalPolicy', 'f_regression_select', 'AdaptiveSampler']
@@ -164,11 +165,11 @@ class AdaptiveSampler(TimestepSampler):
         del self._before_sweep, self._before_sel
         if tr.store is not None:
             edges = np.linspace(0, 1, 51)
-            tr.store.log_tbins(tr.step + 1, 'adaptive_density', self.density((edges[1:] + edges[:-1]) / 2, x0), edges=edges)
-            tr.store.log_tbins(tr.step + 1, 'adaptive_delta', delta.cpu().double().numpy(),
+            tr.store.log_tbins(tr.step + 1, 'sampler/policy', self.density((edges[1:] + edges[:-1]) / 2, x0), edges=edges)
+            tr.store.log_tbins(tr.step + 1, 'sampler/loss_decrease', delta.cpu().double().numpy(),
                                edges=np.linspace(0, 1, self.sweep + 1))
-            tr.store.log_scalars(tr.step + 1, adaptive_reward=self.last_reward, adaptive_forward_samples=float(self.forward_samples),
-                                 **{f'adaptive_selected_{i}': float(self.sweep_u[s]) for i, s in enumerate(self.selected)})
+            tr.store.log_scalars(tr.step + 1, **{'sampler/reward': self.last_reward, 'sampler/forward_samples': float(self.forward_samples)},
+                                 **{f'sampler/selected_u_{i}': float(self.sweep_u[s]) for i, s in enumerate(self.selected)})
 
     # --- state ----------------------------------------------------------------------------------------------------
     def state_dict(self):
@@ -191,3 +192,8 @@ class AdaptiveSampler(TimestepSampler):
 
 register_recipe('adaptive', 'DiT with the adaptive timestep sampler of Kim et al. (arXiv 2411.09998): policy every 40 steps.',
                 base='dit', sampler={'name': 'adaptive', 'policy': 'beta', 'every': 40, 'n_select': 3, 'history': 20})
+
+# %% ../../nbs/21_methods.adaptive.ipynb #de482ad6
+extend_view('sampler/density', {'sampler/policy': dict(label='learned policy', style='curve')})
+register_view(ViewSpec('sampler/heatmap', 'heatmap', 'tbins', {'sampler/policy': dict(label='learned policy'),
+                       'sampler/loss_decrease': dict(label='loss decrease (Δ)')}, title='The learned sampler over the steps'))

@@ -14,6 +14,7 @@ from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import DIT_SIZES, MODELS, PLANS, DiT, TokenPlan, modulate
 from ..models.flops import dit_macs
 from ..train.config import register_recipe
+from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
 __all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'sliced_block', 'block_costs', 'flops_ratio', 'dynamic_macs',
@@ -160,7 +161,7 @@ class DynamicPlan(TokenPlan):
             else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training)
             heads.append(head); groups.append(group); tokens.append(tok)
         aux.update(head_masks=torch.stack(heads, 1), mlp_masks=torch.stack(groups, 1), token_masks=torch.stack(tokens, 1))
-        aux.setdefault('metrics', {})['flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
+        aux.setdefault('metrics', {})['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
         return x
 
     @torch.no_grad()
@@ -170,10 +171,16 @@ class DynamicPlan(TokenPlan):
         dev = next(model.parameters()).device
         t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
         hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
-        return dict(head_width=torch.stack(hw, 1).mean(-1).cpu().numpy(), mlp_width=torch.stack(mw, 1).mean(-1).cpu().numpy(),
-                    width_u=u.numpy())
+        return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(), 'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(),
+                'plan/width_u': u.numpy()}
 
     def spec(self) -> dict: return dict(name='dydit', tau=self.tau, sliced=self.sliced)
+
+# %% ../../nbs/24_methods.dydit.ipynb #93b8addf
+register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
+                       'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
+                       title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
+extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks')})
 
 # %% ../../nbs/24_methods.dydit.ipynb #8cdb08b7
 @LOSS_TERMS.register('flops')
