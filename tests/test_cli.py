@@ -1,9 +1,20 @@
 "The command line: listings, a tiny run, sampling from it, and one-line errors for bad input."
+import subprocess, sys
 from conftest import run_cli
 
 def test_lists():
     r = run_cli('recipes'); assert r.returncode == 0 and 'quickstart' in r.stdout and 'sit' in r.stdout
     r = run_cli('models'); assert r.returncode == 0 and 'DiT-XL/2' in r.stdout and '675.1 M params' in r.stdout
+
+def test_help_and_a_closed_pipe():
+    "`fastdit train --help` documents the options; `fastdit models | head` ends quietly when the reader has gone."
+    r = run_cli('train', '--help')
+    h = ' '.join(r.stdout.split())
+    assert r.returncode == 0 and 'optimizer steps in total (default: 10000)' in h and 'grad_variance' in h and 'logit_normal' in h
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'models'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()                                   # the reader leaves before the first line (as `head` does)
+    err = p.stderr.read(); p.wait(120)
+    assert p.returncode == 0 and 'Traceback' not in err and 'BrokenPipe' not in err, err
 
 def test_bad_input_is_one_line(tmp_path):
     cases = [(['train', '--model', 'DiT-Q/2'], "Unknown model 'DiT-Q/2'"),
@@ -22,8 +33,12 @@ def test_bad_input_is_one_line(tmp_path):
 def test_train_then_sample(tmp_path):
     run = tmp_path / 'run'
     r = run_cli('train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', '16', '--steps', '12', '--batch-size', '8',
-                '--log-every', '4', '--ckpt-every', '6', '--sample-n', '10', '--sample-steps', '4', '--run-dir', run)
+                '--log-every', '4', '--ckpt-every', '6', '--sample-n', '10', '--sample-steps', '4', '--run-dir', run,
+                '--instrument', '{"name": "grad_variance", "every": 500}')
     assert r.returncode == 0, r.stderr[-3000:]
+    # an interval longer than the run says so once, in one line, with one that records
+    assert r.stderr.count('fastdit: warning: grad_variance every 500 steps will record 0 times in a 12-step run; '
+                          """use --instrument '{"name":"grad_variance","every":1}'""") == 1, r.stderr[-3000:]
     assert (run / 'samples' / 'final.png').exists() and 'run folder' in r.stdout
     r = run_cli('sample', run, '--n', '6', '--steps', '3', '--out', tmp_path / 'g.png')
     assert r.returncode == 0, r.stderr[-3000:]
