@@ -602,7 +602,8 @@ register_view(ViewSpec('sys/throughput', 'curves', 'scalars', {'sys/img_per_s': 
 register_view(ViewSpec('sys/optimiser', 'curves', 'scalars', {'sys/lr': dict(label='learning rate'), 'sys/grad_norm':
                        dict(label='gradient norm'), 'sys/nonfinite_total': dict(label='non-finite steps')},
                        title='Optimiser', order=60, options=dict(separate=True)))
-register_view(ViewSpec('sys/time', 'curves', 'scalars', {'sys/*seconds': {}}, title='Seconds spent', order=70))
+register_view(ViewSpec('sys/time', 'curves', 'scalars', {'sys/train_seconds': dict(label='training'), 'sys/instrument_seconds':
+                       dict(label='instruments'), 'sys/*seconds': {}}, title='Seconds spent', order=70))
 register_view(ViewSpec('sampler/density', 'density', 'tbins', {'sampler/u_density': dict(label='drawn', style='histogram')},
                        title='Where the training signal goes'))
 register_view(ViewSpec('eval/curves', 'curves', 'scalars', {'eval/*': {}}, title='Evaluation', options=dict(markers=True, sparse=True)))
