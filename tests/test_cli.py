@@ -1,5 +1,5 @@
 "The command line: listings, a tiny run, sampling from it, and one-line errors for bad input."
-import subprocess, sys
+import fcntl, os, pty, re, select, struct, subprocess, sys, termios
 from conftest import run_cli
 
 def test_lists():
@@ -82,3 +82,26 @@ def test_dydit_finetune_from_a_dense_run(tmp_path):
     r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--steps', '2', *common,
                 '--init-from', tmp_path / 'nothing', '--run-dir', tmp_path / 'bad')
     assert r.returncode == 2 and 'does not exist' in r.stderr, r.stderr[-2000:]
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    "On a terminal `fastdit train` keeps a progress bar (step / total, speed, elapsed and ETA) under its interval lines."
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 160, 0, 0))   # a 160-column terminal
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'train', '--recipe', 'sit', '--model', 'DiT-T/4',
+                          '--image-size', '8', '--steps', '6', '--batch-size', '4', '--log-every', '3', '--ckpt-every', '6',
+                          '--sample-n', '4', '--sample-steps', '2', '--run-dir', str(tmp_path / 'run')],
+                         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    os.close(follower)
+    out = b''
+    while True:                                      # read until the process has closed its end
+        if select.select([leader], [], [], 300)[0]:
+            try: chunk = os.read(leader, 65536)
+            except OSError: break
+            if not chunk: break
+            out += chunk
+        elif p.poll() is not None: break
+    p.wait(60); os.close(leader)
+    text = out.decode(errors='replace')
+    assert p.returncode == 0, text[-2000:]
+    assert re.search(r'run: +100%\|.*\| 6/6 \[\d\d:\d\d<00:00', text), text[-2000:]          # the bar: done, elapsed<ETA
+    assert text.count('[fastdit] step 000000') == 2 and 'sampling the final grid' in text    # the lines stay above it

@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.ui, pytest.mark.skipif(CHROMIUM is None, reason='Chrom
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 180                           # ceiling of any one wait, in seconds
 STEP = re.compile(r'^step \d+$')       # the bold "step N" of the monitor's header
-# the newest step in each plotted ColumnDataSource with a 'step' column: what the plots hold, not what a label says
+# the newest step of each line plotted over steps: what the plots hold, not what a label says
 SOURCE_STEPS = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
-    if (m.type !== 'ColumnDataSource') continue;
-    const col = m.data instanceof Map ? m.data.get('step') : m.data['step'];
+    if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
+    const d = m.data_source.data, col = d instanceof Map ? d.get('step') : d['step'];
     if (col && col.length) out.push(Math.max(...Array.from(col))); } return out; }"""
 
 def wait_until(condition, what:str, timeout:float=WAIT_S, every:float=0.5):
@@ -83,6 +83,7 @@ class Page:
         return int(self.page.get_by_text(STEP).first.inner_text().split()[1])
     def source_steps(self) -> list[int]: return self.page.evaluate(SOURCE_STEPS)
     def canvases(self) -> int: return self.page.locator('canvas').count()
+    def canvas_sizes(self) -> list: return self.page.locator('canvas').evaluate_all('cs => cs.map(c => [c.width, c.height])')
     def close(self): self.page.close()
 
 # --- a folder of runs, one of them training, served by `fastdit dash` ------------------------------------------------
@@ -146,6 +147,9 @@ def test_monitor_follows_the_live_run(chromium, dash, tmp_path):
         page.get_by_text(tab, exact=True).first.click()
         page.get_by_text(text, exact=True).first.wait_for(timeout=WAIT_S * 1000)
         wait_until(lambda: p.canvases(), f'the {tab} tab drew no plot')
+        # no plot without a size (the throughput plots once collapsed to nothing; legends have small canvases of their own)
+        wait_until(lambda: (sizes := p.canvas_sizes()) and all(w and h for w, h in sizes)
+                   and any(w >= 400 and h >= 150 for w, h in sizes), f'a plot of the {tab} tab has no size')
         if tab == 'Per noise level':                                             # the heatmap shows grad_var first
             assert page.get_by_role('combobox').nth(1).input_value() == 'gradient variance'
         page.wait_for_timeout(1000)                                              # painted, for the screenshot
@@ -169,6 +173,12 @@ def test_selector_switches_runs_and_says_where_each_is(chromium, dash, runs, tmp
     page.get_by_text(re.compile('finished at step 200$')).first.wait_for(timeout=WAIT_S * 1000)
     wait_until(lambda: max(p.source_steps()) == 200 and p.source_steps() != live_steps, "the plots did not show the finished run's data")
     screenshot(page, tmp_path, 'switched-finished')
+    with page.expect_download(timeout=WAIT_S * 1000) as download: page.get_by_text('NetCDF', exact=True).first.click()
+    import xarray as xr                                                          # the whole store, from the page
+    with xr.open_dataset(download.value.path()) as nc: assert int(nc['step'].max()) == 200 and 'loss_total' in nc
+    with page.expect_download(timeout=WAIT_S * 1000) as download: page.get_by_text('CSV', exact=True).first.click()
+    csv = Path(download.value.path()).read_text().splitlines()                 # the loss view's data
+    assert csv[0] == 'step,loss/total,loss/mse' and csv[-1].startswith('200,'), csv[:2]
     select.select_option('001-crashed')
     page.get_by_text(re.compile(r'stopped at step 120, last write \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(\d+ min ago\)$')).first.wait_for(timeout=WAIT_S * 1000)
     wait_until(lambda: max(p.source_steps()) == 120, "the plots did not show the crashed run's data")
@@ -269,6 +279,14 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
         screenshot(page, tmp_path, 'jupyterlab-live')
         page.get_by_text(re.compile('finished at step 80$')).first.wait_for(timeout=WAIT_S * 2 * 1000)   # not "live" after the end
         wait_until(lambda: max(p.source_steps()) == 80, "the loss curve's data did not reach the last step")
+        lab.output().get_by_text('System', exact=True).first.click()                # every system curve to the end
+        wait_until(lambda: (steps := p.source_steps()) and min(steps) == 80, 'a system curve stopped before the last step')
+        lab.output().get_by_text('Per noise level', exact=True).first.click()
+        lab.output().get_by_text('statistic', exact=True).first.wait_for(timeout=WAIT_S * 1000)
+        wait_until(lambda: lab.output().get_by_role('combobox').nth(1).input_value() == 'gradient variance',
+                   'the heatmap did not show the gradient variance')
+        page.wait_for_timeout(1000); screenshot(page, tmp_path, 'jupyterlab-per-noise-level')
+        lab.output().get_by_text('Loss', exact=True).first.click()                  # back to a tab shown before
         lab.output().get_by_role('combobox').first.select_option('000-short')
         page.get_by_text('000-short · quickstart').first.wait_for(timeout=WAIT_S * 1000)
         page.get_by_text(re.compile('finished at step 30$')).first.wait_for(timeout=WAIT_S * 1000)
@@ -280,6 +298,8 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
         lab.output().get_by_text('SNR explorer', exact=True).first.click()
         page.get_by_text('1: DDPM linear β · uniform · s=1').first.wait_for(timeout=WAIT_S * 1000)
         screenshot(page, tmp_path, 'jupyterlab-snr')
+        lab.output().get_by_text('Monitor', exact=True).first.click()               # and back to the monitor
+        page.get_by_text(re.compile('finished at step 30$')).first.wait_for(timeout=WAIT_S * 1000)
         assert page.get_by_text('Could not draw').count() == 0
         assert not lab.tracebacks(), lab.tracebacks()                              # none in the cells' outputs
         assert not p.errors(), p.errors()

@@ -17,7 +17,7 @@ from panel.viewable import Viewer
 from ..core import FastditError, check
 from ..train.store import metric_namespace, section_order
 from .data import RunData, run_status, sparse_scalars
-from .views import ema_smooth, log_ticks, plot_opts
+from .views import ema_smooth, log_ticks, plot_opts, served, tabs
 from .monitor import RunMonitor
 from .snr import bokeh_backend
 
@@ -203,7 +203,7 @@ class Dashboard(Viewer):
         super().__init__(interval=interval, **params)
         from fastdit_lab.dash.snr import snr_explorer
         bokeh_backend()
-        self.runset = RunSet(runs)
+        self.runset, self.data_dir = RunSet(runs), data_dir
         self.monitor, self.last = None, dict(compare=-math.inf, scan=time.monotonic())
         pages = []
         if self.runset.runs:
@@ -215,7 +215,7 @@ class Dashboard(Viewer):
             self.compare = RunComparison(runset=self.runset)
             pages += [('Monitor', pn.Column(self.select, self.holder, sizing_mode='stretch_width')), ('Compare runs', self.compare)]
         pages.append(('SNR explorer', snr_explorer(data_dir=data_dir)))
-        self.tabs = pn.Tabs(*pages, dynamic=True, sizing_mode='stretch_width')   # only the open page is rendered
+        self.tabs = tabs(*pages, sizing_mode='stretch_width')          # only the open page is rendered
         self.tabs.param.watch(self.opened, 'active', precedence=10)               # after Panel has rendered it
         self.callback = pn.state.add_periodic_callback(self.tick, period=int(self.interval * 1000), start=False)
         if start and self.runset.runs: pn.state.onload(self.callback.start)     # once the page is connected
@@ -229,10 +229,23 @@ class Dashboard(Viewer):
         self.holder.objects = [self.monitor]
 
     def opened(self, event):
-        "A page was opened: bring it up to date now rather than at the next beat."
+        "A page was opened: bring it up to date now rather than at the next beat (in a notebook: draw it anew)."
+        if not served() and event.old != event.new and event.old is not None: self.renew(event.old)
         if self.monitor is not None: self.monitor.shown = event.new == 0      # and brought up to date when shown
         if event.new == 0 and self.monitor is not None: self.monitor.refresh()
         if event.new == 1: self.last['compare'] = -math.inf; self.tick()
+
+    def renew(self, page:int):
+        "Page `page`, just left, made anew for when it is opened again (in a notebook, see `dash.views.tabs`)."
+        name = self.tabs._names[page]
+        if name == 'Monitor' and self.monitor is not None: self.show(self.select.value); self.monitor.shown = False
+        elif name == 'Compare runs':
+            old, self.compare = self.compare, RunComparison(runset=self.runset, smoothing=self.compare.smoothing)
+            for w in ('choice', 'metric', 'xaxis', 'logy'): getattr(self.compare, w).value = getattr(old, w).value
+            self.tabs[page] = (name, self.compare)
+        elif name == 'SNR explorer':
+            from fastdit_lab.dash.snr import snr_explorer
+            self.tabs[page] = (name, snr_explorer(data_dir=self.data_dir))
 
     def tick(self, now:float|None=None):
         "One beat of the page: poll the chosen run (while its page is open), the compared runs and the folders when due."

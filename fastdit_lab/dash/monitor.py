@@ -15,7 +15,7 @@ from panel.viewable import Viewer
 from ..train.config import load_methods
 from ..train.store import NAMESPACES, views_for
 from .data import RunData, RunStatus, clock, run_status
-from .views import CurvesView, batched, make_view
+from .views import CurvesView, batched, make_view, served, tabs
 from .snr import bokeh_backend
 
 # %% auto #0
@@ -95,7 +95,7 @@ class RunMonitor(Viewer):
                                                         step=0.01, width=260, margin=(0, 5))
         # one tab per namespace, rendered only while open: a page of every plot at once is slow to build and to switch
         self.views, self.columns, self.sections = {}, {}, {}     # by spec name; by section: a column, its views
-        self.tabs = pn.Tabs(dynamic=True, sizing_mode='stretch_width', margin=(5, 0))
+        self.tabs = tabs(sizing_mode='stretch_width', margin=(5, 0))
         self.layout = pn.Column(self.header, self.smooth, self.tabs, sizing_mode='stretch_width')
         self.watchers = [self.data.param.watch(self.lay_out, 'names'), self.param.watch(self.smoothed, 'smoothing'),
                          # after Panel has put the tab's models back on the page
@@ -135,6 +135,11 @@ class RunMonitor(Viewer):
         for sec, views in self.sections.items():
             for v in views: v.shown = self.columns[sec] is open_col
         self.header.shown = self.shown
+        left = [e.old for e in events if e.name == 'active' and e.old != e.new and e.old is not None]
+        if left and not served() and left[0] < len(self.tabs.objects):   # a notebook: the tab left drops its plots
+            for sec, views in self.sections.items():
+                if self.columns[sec] is self.tabs.objects[left[0]]:
+                    for v in views: v.renew()
         if events:
             with batched():
                 for v in self.views.values(): v.flush()

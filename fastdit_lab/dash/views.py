@@ -21,9 +21,9 @@ from .snr import bokeh_backend
 
 # %% auto #0
 __all__ = ['VIEW_KINDS', 'ema_smooth', 'identical_groups', 'log_ticks', 'as_rgb', 'upscale', 'png_bytes', 'routing_mosaic',
-           'plot_opts', 'MetricView', 'batched', 'dynamic_pane', 'CurvesView', 'edges_of', 'HeatmapView',
-           'logsnr_histogram', 'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView', 'MapsView',
-           'make_view']
+           'plot_opts', 'MetricView', 'served', 'batched', 'tabs', 'dynamic_pane', 'CurvesView', 'edges_of',
+           'HeatmapView', 'logsnr_histogram', 'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView',
+           'MapsView', 'make_view']
 
 # %% ../../nbs/30b_dash.views.ipynb #600272da
 def ema_smooth(values, weight:float) -> np.ndarray:
@@ -172,6 +172,9 @@ class MetricView(Viewer):
         return io.StringIO(self.frame().to_csv())
 
     def build(self): pass
+    def renew(self):
+        "Drop the plots (the view is off the page): the next draw makes new ones instead of updating these (see `tabs`)."
+        self.structure, self.pending, self.body.objects = None, True, []
     def draw(self): raise NotImplementedError
     def frame(self) -> pd.DataFrame: raise NotImplementedError
     def close(self):
@@ -180,13 +183,24 @@ class MetricView(Viewer):
     def __panel__(self): return self.layout
 
 # %% ../../nbs/30b_dash.views.ipynb #82384bcd
+def served() -> bool:
+    "Whether this runs in a server session (`fastdit dash`, `panel serve`), not in a notebook."
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
 def batched():
     "Hold a served page's events while several views change, so Bokeh walks the document once and they go out together."
     # in a notebook the changes go out over the output's comm as they happen; held there, the page sent the kernel
     # model patches it could not read (a Line's line_color failing Bokeh's validation, a traceback in the cell)
-    doc = pn.state.curdoc
-    served = doc is not None and doc.session_context is not None
-    return pn.io.hold(doc, freeze=True) if served else contextlib.nullcontext()
+    return pn.io.hold(pn.state.curdoc, freeze=True) if served() else contextlib.nullcontext()
+
+def tabs(*pages, **params) -> pn.Tabs:
+    "Tabs that render only the open page (the others cost nothing until opened)."
+    # in JupyterLab (not when served), a HoloViews plot shown again in a reopened tab makes the page send the kernel a
+    # patch Bokeh cannot validate (tried with a bare hv.Curve in pn.Tabs(dynamic=True)), and plots replaced as their
+    # tab opens lose their legends' views; so in a notebook the plots of a page are dropped as it is left
+    # (`MetricView.renew`, the app's fresh pages) and drawn anew when it is opened again
+    return pn.Tabs(*pages, dynamic=True, **params)
 
 def dynamic_pane(draw, pipe:hv.streams.Pipe, height:int=240) -> pn.pane.HoloViews:
     "A pane of `DynamicMap(draw)` fed by `pipe`, as wide as the page."
@@ -282,6 +296,10 @@ class HeatmapView(MetricView):
         self.body.objects = [self.select, dynamic_pane(self.heatmap, self.heat_pipe, 260),
                              dynamic_pane(self.profile, self.profile_pipe, 200)]
         self.select.param.watch(self.picked, 'value')
+
+    def renew(self):
+        self.body.objects = [self.select, dynamic_pane(self.heatmap, self.heat_pipe, 260), dynamic_pane(self.profile, self.profile_pipe, 200)]
+        self.pending = True
 
     def preferred(self) -> str|None: return next(iter(self.logged()), None)
     def logged(self) -> list[str]: return [n for n in self.metrics if n in self.data.tbins]
