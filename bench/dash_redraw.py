@@ -31,8 +31,8 @@ CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync']
 SOURCE_STEPS = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
-    if (m.type !== 'ColumnDataSource') continue;
-    const col = m.data instanceof Map ? m.data.get('step') : m.data['step'];
+    if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
+    const d = m.data_source.data, col = d instanceof Map ? d.get('step') : d['step'];
     if (col && col.length) out.push(Math.max(...Array.from(col))); } return out; }"""
 # a live run: appends one log interval every `every_s` seconds, as a training process would
 WRITER = textwrap.dedent("""
