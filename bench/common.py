@@ -1,5 +1,5 @@
 "Shared helpers for the benchmarks: machine description, commit, and writing results as JSON."
-import datetime, json, os, platform, subprocess
+import datetime, json, os, platform, subprocess, time
 from pathlib import Path
 import torch
 
@@ -23,7 +23,15 @@ def commit() -> str:
         return rev + ('+dirty' if dirty else '') if rev else 'unknown'
     except OSError: return 'unknown'
 
-COMMIT_AT_START = commit()         # the code a benchmark runs is the code it imported, not what HEAD is when it ends
+COMMIT_AT_START = commit()
+
+def timed(fn, n:int=1, device=None) -> float:
+    "Wall-clock seconds of `n` calls of `fn()`, with the GPU's queue drained before and after (CUDA runs async)."
+    sync = torch.cuda.synchronize if device is not None and torch.device(device).type == 'cuda' else (lambda: None)
+    sync(); t0 = time.perf_counter()
+    for _ in range(n): fn()
+    sync()
+    return time.perf_counter() - t0         # the code a benchmark runs is the code it imported, not what HEAD is when it ends
 
 def write_result(name:str, settings:dict, results, **extra) -> Path:
     "Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json."

@@ -14,11 +14,11 @@ dynamic, rounds interleaved, median. Writes JSON to bench/results/.
     python bench/dydit_finetune.py --data fashion-mnist --data-dir ../shared/data/fashion-mnist --size T/4 \
         --dense-steps 300 --ft-steps 300 --warmup-steps 150 --control
 """
-import argparse, statistics, sys, tempfile, time
+import argparse, statistics, sys, tempfile
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import timed, write_result
 from fastdit_lab.diffusion.sampling import sample
 from fastdit_lab.eval import evaluate_fid
 from fastdit_lab.methods.dydit import dynamic_macs
@@ -61,7 +61,7 @@ def main():
         dense = Trainer(resolve_config('dit', model=f'DiT-{a.size}', lr=1e-3, warmup_steps=50, run_dir=f'{tmp}/dense',
                                        **length(a.dense_steps, a.dense_budget), **common), quiet=True).fit()
         def fid(tr, plan=None):
-            return evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
+            return evaluate_fid(tr.ema.model, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                 method='ddim', steps=a.sample_steps, device=device, plan=plan)['fid']
         f0 = fid(dense)
         rows.append(dict(model='dense', steps=dense.step, train_seconds=dense.train_seconds, fid=f0, flops_ratio=1.0))
@@ -93,21 +93,22 @@ def main():
             orig = plan.run
             def rec(model, x, c, aux):
                 out = orig(model, x, c, aux)
-                ratios.append(float(aux['metrics']['plan/flops_ratio'].mean())); macs.append(float(dynamic_macs(model, aux).mean()))
+                ratios.append(float(aux.metrics['plan/flops_ratio'].mean())); macs.append(float(dynamic_macs(model, aux).mean()))
                 return out
-            def timed(model, pl):
+            def sampling_time(model, pl):
                 g = torch.Generator(device=device).manual_seed(0)
-                if device.type == 'cuda': torch.cuda.synchronize()
-                t0 = time.perf_counter()
-                with torch.no_grad(): sample(model, tr.objective, shape, y=y, method='ddim', steps=a.sample_steps, device=device, generator=g, plan=pl)
-                if device.type == 'cuda': torch.cuda.synchronize()
-                return time.perf_counter() - t0
-            plan.run = rec; timed(tr.ema, plan); plan.run = orig; timed(dense.ema, None)
+                def go():
+                    with torch.no_grad():
+                        sample(model, tr.objective, shape, y=y, method='ddim', steps=a.sample_steps, device=device,
+                               generator=g, plan=pl)
+                return timed(go, 1, device)
+            plan.run = rec; sampling_time(tr.ema.model, plan); plan.run = orig; sampling_time(dense.ema.model, None)
             td, ty = [], []
             for r in range(3):
                 for which in ((0, 1) if r % 2 == 0 else (1, 0)):
-                    (td if which == 0 else ty).append(timed(dense.ema, None) if which == 0 else timed(tr.ema, plan))
-            dense_macs = model_flops(dense.ema)['forward_macs']
+                    (td if which == 0 else ty).append(sampling_time(dense.ema.model, None) if which == 0
+                                                      else sampling_time(tr.ema.model, plan))
+            dense_macs = model_flops(dense.ema.model)['forward_macs']
             row = dict(model=f'DyDiT λ={lam}', recipe=recipe, stage2_at=stage2, steps=tr.step, train_seconds=tr.train_seconds, fid=f1,
                        target_at_end=target_end, train_flops_ratio_last=float(train_ratio.values[-1]),
                        train_flops_ratio_trace={int(k): round(float(v), 4) for k, v in zip(train_ratio.step.values, train_ratio.values)},

@@ -9,11 +9,11 @@ interleaved and the median is reported, with the achieved ratio r measured durin
     python bench/dydit_speed.py --size S/2 --batch 8 --steps 10            # CPU
     python bench/dydit_speed.py --size XL/2 --batch 64 --steps 50          # one GPU
 """
-import argparse, copy, math, statistics, sys, time
+import argparse, copy, math, statistics, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import timed, write_result
 from fastdit_lab.diffusion.process import DDPM
 from fastdit_lab.diffusion.objectives import EpsilonObjective
 from fastdit_lab.diffusion.sampling import sample
@@ -64,16 +64,15 @@ def main():
         if plan is not None:        # record the achieved FLOPs ratio of every network call
             orig = plan.run
             def rec(model, x, c, aux, orig=orig):
-                out = orig(model, x, c, aux); ratios[k].append(float(aux['metrics']['plan/flops_ratio'].mean())); return out
+                out = orig(model, x, c, aux); ratios[k].append(float(aux.metrics['plan/flops_ratio'].mean())); return out
             plan.run = rec
         g = torch.Generator(device=device).manual_seed(0)
-        if device.type == 'cuda': torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
-            sample(m, obj, shape, y=y, method='ddim', steps=a.steps, device=device, generator=g, plan=plan)
-        if device.type == 'cuda': torch.cuda.synchronize()
+        def go():
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
+                sample(m, obj, shape, y=y, method='ddim', steps=a.steps, device=device, generator=g, plan=plan)
+        secs = timed(go, 1, device)
         if plan is not None: plan.run = orig
-        return time.perf_counter() - t0
+        return secs
     for k in arms: run(k)                                               # warm-up
     times = {k: [] for k in arms}
     for r in range(a.rounds):

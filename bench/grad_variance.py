@@ -10,6 +10,7 @@ import argparse, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.instrument import GradVarianceCallback
 from fastdit_lab.train.trainer import Trainer

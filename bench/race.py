@@ -4,6 +4,7 @@ import argparse, statistics, tempfile
 from pathlib import Path
 import torch
 from common import write_result
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.eval import evaluate_fid
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.store import RunStore
@@ -45,7 +46,7 @@ def race(name:str, arms:list, a:argparse.Namespace):
                     loss = float(losses[-1]) if len(losses) else float('nan')       # none logged in a very short run
                     # a learned sampler: how often its policy moved, and where its density over u ended up
                     learned = st.tbins('sampler/policy') if 'sampler/policy' in st.tbin_names() else None
-                r = evaluate_fid(tr.ema, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
+                r = evaluate_fid(tr.ema.model, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                  steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device)
                 rows.append(dict(arm=label, recipe=recipe, overrides=over, seed=seed, steps=tr.step, images=tr.step * a.batch,
                                  train_seconds=tr.train_seconds, last_loss=loss, fid=r['fid'], fid_kind=r['kind'],

@@ -7,15 +7,16 @@ the median of the rounds is reported, because these machines are noisy; the rati
     python bench/throughput.py --models DiT-S/2 --batch 8 --precision fp32              # CPU
     python bench/throughput.py --models DiT-XL/2 --batch 256 --precision bf16 --compile  # one GPU
 """
-import argparse, copy, math, statistics, sys, time
+import argparse, copy, math, statistics, sys
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import timed, write_result
 from fastdit_lab.models.dit import make_model
 from fastdit_lab.models.flops import model_flops
-from fastdit_lab.train.trainer import PEAK_TFLOPS, ema_update
+from fastdit_lab.train.ema import ema_update
+from fastdit_lab.train.trainer import PEAK_TFLOPS
 
 def peer_model(name, latent=32, channels=4):
     "diffusers' DiT with the same depth, width, heads and patch as our `name`."
@@ -40,13 +41,6 @@ def make_step(model, impl, batch, device, dtype, compile_):
             loss = F.mse_loss(out.float(), target)
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, model, 0.9999)
     return step
-
-def timed(step, n, device):
-    if device.type == 'cuda': torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n): step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    return time.perf_counter() - t0
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -8,14 +8,15 @@ side by side. The analytic FLOP ratio is reported beside the measured one.
     python bench/token_plans.py --size S/2 --batch 16 --precision fp32          # CPU
     python bench/token_plans.py --size XL/2 --batch 64 --precision bf16         # one GPU
 """
-import argparse, copy, statistics, sys, time
+import argparse, copy, statistics, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import timed, write_result
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.config import build_components, resolve_config
-from fastdit_lab.train.trainer import ema_update
+from fastdit_lab.train.ema import ema_update
 
 METHODS = {'dense': dict(recipe='edm', model='DiT-{}'), 'tread': dict(recipe='tread', model='DiT-{}'),
            'maskdit': dict(recipe='maskdit', model='MaskDiT-{}')}
@@ -36,13 +37,6 @@ def make_step(method, size, batch, device, dtype):
             loss = c.objective.loss(model, x, y, t, torch.randn_like(x), plan=c.plan)['loss'].float().mean()
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, model, 0.9999)
     return step, model_flops(model, c.plan)['train_flops']
-
-def timed(step, n, device):
-    if device.type == 'cuda': torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n): step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    return time.perf_counter() - t0
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])

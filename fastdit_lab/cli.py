@@ -11,11 +11,13 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import FastditError, check
-from .train.config import load_methods
+from .models.dit import inference_plan
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
 __all__ = ['TRAIN_EPILOG', 'field_docs', 'registered_names', 'field_help', 'add_train_args', 'config_from_args', 'cmd_train',
-           'inference_plan', 'cmd_sample', 'cmd_eval', 'cmd_recipes', 'cmd_models', 'cmd_dash', 'cmd_data',
+           'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state', 'sampler_settings', 'cmd_sample', 'sample_npz',
+           'cmd_eval', 'cmd_data', 'cmd_data_encode', 'add_sample_parser', 'add_eval_parser', 'add_data_parser',
            'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
@@ -41,15 +43,15 @@ def field_docs() -> dict:
     return {f.name: (docs.get(f.name), sections.get(f.name, 'run')) for f in dataclasses.fields(TrainConfig)}
 
 def registered_names() -> dict:
-    "`TrainConfig` field -> the names its registry holds (after `load_methods`), for the help."
+    "`TrainConfig` field -> the names its registry holds (every method registered: `fastdit_lab.all`), for the help."
     from fastdit_lab.data import DATASETS
     from fastdit_lab.diffusion.objectives import LOSS_TERMS, OBJECTIVES, WEIGHTINGS
     from fastdit_lab.diffusion.process import PROCESSES
     from fastdit_lab.diffusion.timesteps import SAMPLERS
     from fastdit_lab.models.dit import MODELS, PLANS
     from fastdit_lab.train.config import RECIPES
-    from fastdit_lab.train.trainer import CALLBACKS, TRACKER_PACKAGES
-    load_methods()
+    from fastdit_lab.train.callback import CALLBACKS
+    from fastdit_lab.train.trainer import TRACKER_PACKAGES
     sizes = {}                                                     # DiT-S/2 ... as DiT-{S,B}/{2,4}
     for m in MODELS:
         fam, rest = m.split('-', 1); size, patch = rest.split('/')
@@ -96,8 +98,8 @@ def config_from_args(a:argparse.Namespace):
     hints = typing.get_type_hints(TrainConfig)
     over = {}
     for f in dataclasses.fields(TrainConfig):
-        if f.name == 'recipe' or not hasattr(a, f.name): continue
-        v = getattr(a, f.name); tp = _field_type(hints[f.name])
+        if f.name == 'recipe' or f.name not in vars(a): continue
+        v = vars(a)[f.name]; tp = _field_type(hints[f.name])
         if typing.get_origin(tp) in (dict, list, tuple) or tp in (dict, list):
             v = _parse_value(v)
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
@@ -105,7 +107,6 @@ def config_from_args(a:argparse.Namespace):
             if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
             if v == 'none': v = None
         over[f.name] = v
-    load_methods()
     base = dict(RECIPES[a.recipe]['overrides'])
     for s in a.set:
         check('=' in s and '.' in s.split('=')[0], f"--set takes FIELD.KEY=VALUE (e.g. sampler.m=0.5), got '{s}'.")
@@ -121,43 +122,6 @@ def cmd_train(a):
     tr = Trainer(config_from_args(a)).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
 
-def inference_plan(plan):
-    "The run's token plan if it also runs at inference (DyDiT), else None (TREAD and MaskDiT sample densely)."
-    return plan if getattr(plan, 'inference', False) else None
-
-def cmd_sample(a):
-    from fastdit_lab.train.trainer import load_run
-    from fastdit_lab.diffusion.sampling import sample
-    from fastdit_lab.eval import save_grid
-    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    cfg, c = load_run(a.run, device=dev)
-    nc = c.num_classes
-    y = torch.full((a.n,), a.label, device=dev) if a.label is not None else torch.arange(a.n, device=dev) % nc
-    g = torch.Generator(device=dev).manual_seed(a.seed)
-    guide = {}
-    if a.tread_guidance:
-        from fastdit_lab.methods.tread import tread_guidance
-        try: strong, weak = (float(v) for v in a.tread_guidance.split(','))
-        except ValueError: raise FastditError(f"--tread-guidance takes STRONG,WEAK selection ratios (e.g. 0.3,0.7), "
-                                              f"got '{a.tread_guidance}'.") from None
-        guide = tread_guidance(strong, weak, labels=a.guide_labels)
-    x = sample(c.model, c.objective, (a.n, *c.image_shape), y=y, method=a.method or cfg.sample_method,
-               steps=a.steps or cfg.sample_steps, cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale,
-               null_class=nc, device=dev, generator=g, plan=inference_plan(c.plan), **guide)
-    out = Path(a.out or Path(a.run) / 'samples' / f'sample_step{c.step:07d}_seed{a.seed}.png')
-    save_grid(x.float().cpu(), out)
-    print(f'[fastdit] {a.n} samples from step {c.step}: {out}')
-
-def cmd_eval(a):
-    from fastdit_lab.train.trainer import load_run
-    from fastdit_lab.eval import evaluate_fid
-    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    cfg, c = load_run(a.run, device=dev)
-    r = evaluate_fid(c.model, c.objective, cfg.data, data_dir=a.data_dir or cfg.data_dir, n=a.n, image_size=cfg.image_size,
-                     method=cfg.sample_method, steps=a.steps or cfg.sample_steps,
-                     cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale, kind=a.kind, device=dev,
-                     plan=inference_plan(c.plan))
-    print(json.dumps(dict(r, run=str(a.run), step=c.step), indent=1))
 
 def cmd_recipes(a):
     from fastdit_lab.train.config import RECIPES
@@ -181,9 +145,186 @@ def cmd_dash(a):
     runs = [] if a.runs == ['snr'] and not Path('snr').exists() else a.runs      # `fastdit dash snr`: the explorer alone
     serve(runs, port=a.port, address=a.address, allow_network=a.allow_network, interval=a.interval, data_dir=a.data_dir)
 
+# %% ../nbs/40_cli.ipynb #1c18ac21
+def process_state():
+    "accelerate's process state: the process group under `accelerate launch` (gloo on CPU), else one process."
+    from accelerate import PartialState
+    cpu = os.environ.get('ACCELERATE_USE_CPU', '').lower() in ('1', 'true', 'yes') or not torch.cuda.is_available()
+    return PartialState(cpu=cpu)
+
+def _interval(v):
+    if v is None: return None
+    try: lo, hi = (float(x) for x in v.split(','))
+    except ValueError: raise FastditError(f"--cfg-interval takes LO,HI noise levels in [0, 1] (0 data, 1 noise), got '{v}'.") from None
+    check(0 <= lo <= hi <= 1, f'--cfg-interval needs 0 ≤ LO ≤ HI ≤ 1, got {lo},{hi}.')
+    return [lo, hi]
+
+def sampler_settings(a, cfg, process, for_npz:bool) -> dict:
+    "The arguments of `sample` from the `sample` options `a`, a `--preset`, and the run's config `cfg`."
+    from fastdit_lab.diffusion.sampling import default_method, preset_kwargs
+    over = dict(method=a.method, steps=a.steps, cfg_scale=a.cfg_scale, guide_channels=a.guide_channels,
+                interval=_interval(a.cfg_interval))
+    if a.preset: kw = preset_kwargs(a.preset, process, **over)
+    else:
+        kw = dict(method=a.method or cfg.sample_method or default_method(process), steps=a.steps or cfg.sample_steps,
+                  cfg_scale=a.cfg_scale if a.cfg_scale is not None else (1.0 if for_npz else cfg.sample_cfg))
+        kw.update({k: v for k, v in over.items() if k in ('guide_channels', 'interval') and v is not None})
+    if kw.get('method') == 'dopri5': kw.pop('steps', None)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items() if v is not None}
+
+# %% ../nbs/40_cli.ipynb #2f982bdf
+def _latent_decoder(cfg, vae_name, device):
+    "For a run trained on latents: (decode function, VAE description); (None, None) for pixel runs."
+    if cfg.data != 'latents': return None, None
+    from fastdit_lab.latents import LatentDataset, latent_folder, load_vae, vae_fingerprint
+    ds = LatentDataset(latent_folder(cfg.data_dir), posterior='mean', flip=False)
+    vae = load_vae(vae_name or ds.meta['vae']['name'], device=device)
+    return (lambda z: ds.decode(z, vae)), dict(vae=vae_name or ds.meta['vae']['name'], vae_sha1=vae_fingerprint(vae))
+
+def cmd_sample(a):
+    from fastdit_lab.train.trainer import load_run
+    if a.out and str(a.out).endswith('.npz'): return sample_npz(a)
+    from fastdit_lab.diffusion.sampling import sample
+    from fastdit_lab.eval import save_grid
+    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    cfg, c = load_run(a.run, device=dev)
+    nc, n = c.num_classes, a.n or 64
+    y = torch.full((n,), a.label, device=dev) if a.label is not None else torch.arange(n, device=dev) % nc
+    g = torch.Generator(device=dev).manual_seed(a.seed)
+    guide = {}
+    if a.tread_guidance:
+        from fastdit_lab.methods.tread import tread_guidance
+        try: strong, weak = (float(v) for v in a.tread_guidance.split(','))
+        except ValueError: raise FastditError(f"--tread-guidance takes STRONG,WEAK selection ratios (e.g. 0.3,0.7), "
+                                              f"got '{a.tread_guidance}'.") from None
+        guide = tread_guidance(strong, weak, labels=a.guide_labels)
+    x = sample(c.model, c.objective, (n, *c.image_shape), y=y, null_class=nc, device=dev, generator=g,
+               plan=inference_plan(c.plan), **sampler_settings(a, cfg, c.objective.process, False), **guide)
+    decode, _ = _latent_decoder(cfg, a.vae, dev)
+    x = decode(x) if decode is not None else x
+    out = Path(a.out or Path(a.run) / 'samples' / f'sample_step{c.step:07d}_seed{a.seed}.png')
+    save_grid(x.float().cpu(), out)
+    print(f'[fastdit] {n} samples from step {c.step}: {out}')
+
+# %% ../nbs/40_cli.ipynb #93e3705c
+def sample_npz(a):
+    "`fastdit sample RUN --n N --out X.npz`: many samples for evaluation, on every process of `accelerate launch`."
+    from fastdit_lab.train.trainer import load_run
+    from fastdit_lab.samples import weights_sha1, write_samples
+    check(a.n is not None and a.n >= 1, '--n (how many samples) is required with an .npz --out, e.g. --n 50000.')
+    check(not a.tread_guidance, '--tread-guidance draws grids only; drop it, or sample a grid (--out grid.png).')
+    st = process_state()
+    cfg, c = load_run(a.run, device=st.device)
+    kw = sampler_settings(a, cfg, c.objective.process, True)
+    decode, vae = _latent_decoder(cfg, a.vae, st.device)
+    info = dict(model=f'{Path(a.run).name} step {c.step}', step=c.step, weights_sha1=weights_sha1(c.model), preset=a.preset,
+                vae_sha1=(vae or {}).get('vae_sha1'))
+    about = dict(run=str(Path(a.run).absolute()), vae=(vae or {}).get('vae'))
+    if st.is_main_process:
+        print(f'[fastdit] drawing {a.n} samples of {info["model"]} on {st.num_processes} process(es): {kw}', flush=True)
+    write_samples(c.model, c.objective, a.out, a.n, c.num_classes, c.image_shape, batch_size=a.batch_size, seed=a.seed,
+                  sampler=kw, decode=decode, info=info, about=about, overwrite=a.overwrite, rank=st.process_index,
+                  world_size=st.num_processes, barrier=st.wait_for_everyone, device=st.device, plan=inference_plan(c.plan))
+    st.wait_for_everyone()
+
+# %% ../nbs/40_cli.ipynb #0c41db8a
+def cmd_eval(a):
+    if a.make_ref:
+        from fastdit_lab.evaluator import make_reference
+        check(len(a.target) == 2, '--make-ref takes IMAGE_FOLDER and the REF.npz to write.')
+        return make_reference(a.target[0], a.target[1], a.image_size, n=a.n, seed=a.seed)
+    check(len(a.target) == 1, f'eval takes one run folder or samples .npz, got {len(a.target)}: {" ".join(a.target)}.')
+    target = a.target[0]
+    if str(target).endswith('.npz'):
+        from fastdit_lab.evaluator import describe, evaluate_npz
+        check(a.ref, 'Scoring an npz needs the reference batch: --ref REF.npz (ADM ImageNet batches, or fastdit eval --make-ref).')
+        dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        res = evaluate_npz(target, a.ref, weights=a.inception_weights, device=dev, n=a.n, n_ref=a.n_ref)
+        for line in describe(res): print(line)
+        if a.json:
+            from fastdit_lab.core import atomic_write
+            atomic_write(a.json, json.dumps(res, indent=1))
+        return res
+    from fastdit_lab.train.trainer import load_run
+    from fastdit_lab.eval import evaluate_fid
+    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    cfg, c = load_run(target, device=dev)
+    r = evaluate_fid(c.model, c.objective, cfg.data, data_dir=a.data_dir or cfg.data_dir, n=a.n or 1000, image_size=cfg.image_size,
+                     method=cfg.sample_method, steps=a.steps or cfg.sample_steps,
+                     cfg_scale=cfg.sample_cfg if a.cfg_scale is None else a.cfg_scale, kind=a.kind, device=dev,
+                     plan=inference_plan(c.plan))
+    print(json.dumps(dict(r, run=str(target), step=c.step), indent=1))
+
+# %% ../nbs/40_cli.ipynb #c127741e
 def cmd_data(a):
     from fastdit_lab.data import download
     print(f'[fastdit] {a.name} in {download(a.name, a.data_dir)}')
+
+def cmd_data_encode(a):
+    from fastdit_lab.latents import ImageFiles, encode_dataset, load_vae
+    ds = ImageFiles(a.image_folder, a.image_size)
+    st = process_state()
+    vae = load_vae(a.vae, device=st.device)
+    if st.is_main_process:
+        print(f'[fastdit] encoding {len(ds)} images ({ds.num_classes} classes) from {a.image_folder} at {a.image_size}px '
+              f'with {a.vae} on {st.num_processes} process(es)', flush=True)
+    encode_dataset(ds, vae, a.out, batch_size=a.batch_size, flip=a.flip, device=st.device, overwrite=a.overwrite,
+                   num_workers=a.num_workers, shard_size=a.shard_size, dtype=a.dtype, rank=st.process_index,
+                   world_size=st.num_processes, barrier=st.wait_for_everyone)
+    st.wait_for_everyone()
+
+# %% ../nbs/40_cli.ipynb #8dfb9c72
+def add_sample_parser(sub):
+    "The `sample` command's options."
+    s = sub.add_parser('sample', help='sample a grid (.png) or many samples for evaluation (.npz) from a run (EMA weights)')
+    s.add_argument('run')
+    s.add_argument('--n', type=int, default=None, help='how many samples (grid default 64)')
+    s.add_argument('--out', default=None, help='grid .png, or .npz in the ADM layout (arr_0 uint8 NHWC, arr_1 labels)')
+    s.add_argument('--preset', default=None, help='a paper\'s sampler: dit, sit-sde, sit-ode, fasterdit, edm, maskdit, lightningdit')
+    s.add_argument('--method', default=None, help='ddpm, ddim, euler, heun, dopri5, sde, edm')
+    s.add_argument('--steps', type=int, default=None); s.add_argument('--cfg-scale', type=float, default=None)
+    s.add_argument('--guide-channels', type=int, default=None, help='guide only the first K channels (DiT and SiT: 3)')
+    s.add_argument('--cfg-interval', default=None, metavar='LO,HI', help='guide only at noise levels u in [LO, HI] (0 data, 1 noise)')
+    s.add_argument('--seed', type=int, default=0); s.add_argument('--label', type=int, default=None, help='one class for a grid')
+    s.add_argument('--batch-size', type=int, default=64, help='samples per global batch (.npz; part of the settings)')
+    s.add_argument('--vae', default=None, help="decode latents with this VAE (default: the one the run's latents were encoded with)")
+    s.add_argument('--overwrite', action='store_true', help='replace an .npz drawn with other settings')
+    s.add_argument('--tread-guidance', default=None, metavar='STRONG,WEAK',
+                   help='guide with two routed passes instead of CFG (TREAD guidance; reference: 0.3,0.7 with --cfg-scale 1.5)')
+    s.add_argument('--guide-labels', default='cond', choices=['cond', 'null'],
+                   help="labels of both TREAD-guidance passes ('null': unconditional, as the TREAD reference code)")
+    s.set_defaults(fn=cmd_sample)
+
+def add_eval_parser(sub):
+    "The `eval` command's options."
+    e = sub.add_parser('eval', help='FID of a run against its test split, or ADM metrics of samples.npz against --ref REF.npz')
+    e.add_argument('target', nargs='+', metavar='RUN|SAMPLES.npz', help='a run folder, a samples npz, or (with --make-ref) IMAGE_FOLDER REF.npz')
+    e.add_argument('--ref', default=None, help='reference batch npz (ADM layout) for an npz')
+    e.add_argument('--inception-weights', default=None, help='pt_inception-2015-12-05-6726825d.pth (pytorch-fid); needed for IS')
+    e.add_argument('--n', type=int, default=None, help='use the first N samples (run: how many to draw, default 1000)')
+    e.add_argument('--n-ref', type=int, default=None, help='use the first N reference images')
+    e.add_argument('--json', default=None, help='also write the result to this file')
+    e.add_argument('--make-ref', action='store_true', help='build REF.npz from IMAGE_FOLDER (ADM centre crop, labels as arr_1)')
+    e.add_argument('--image-size', type=int, default=256); e.add_argument('--seed', type=int, default=0)
+    e.add_argument('--kind', default='proxy', choices=['proxy', 'inception'], help='for a run: proxy or Inception FID')
+    e.add_argument('--cfg-scale', type=float, default=None); e.add_argument('--steps', type=int, default=None)
+    e.add_argument('--data-dir', default=None); e.set_defaults(fn=cmd_eval)
+
+def add_data_parser(sub):
+    "The `data` command's actions: download, encode."
+    d = sub.add_parser('data', help='download a dataset, or encode an image folder into VAE latents')
+    dsub = d.add_subparsers(dest='action', required=True)
+    dl = dsub.add_parser('download'); dl.add_argument('name'); dl.add_argument('--data-dir', default='data'); dl.set_defaults(fn=cmd_data)
+    en = dsub.add_parser('encode', help='IMAGE_FOLDER (one sub-folder per class) -> OUT of VAE latents; accelerate launch for many processes')
+    en.add_argument('image_folder'); en.add_argument('out')
+    en.add_argument('--vae', default='stabilityai/sd-vae-ft-ema', help='diffusers AutoencoderKL: a local folder or a cached hub id')
+    en.add_argument('--image-size', type=int, default=256)
+    en.add_argument('--batch-size', type=int, default=64); en.add_argument('--num-workers', type=int, default=4)
+    en.add_argument('--shard-size', type=int, default=1024, help='images per resumable shard')
+    en.add_argument('--flip', action=argparse.BooleanOptionalAction, default=True, help='also encode the mirrored images')
+    en.add_argument('--dtype', default='float16', choices=['float16', 'float32'], help='storage type of the moments')
+    en.add_argument('--overwrite', action='store_true', help='replace an OUT encoded with other settings')
+    en.set_defaults(fn=cmd_data_encode)
 
 # %% ../nbs/40_cli.ipynb #0bae1ec6
 def make_parser() -> argparse.ArgumentParser:
@@ -194,19 +335,7 @@ def make_parser() -> argparse.ArgumentParser:
                        description='Train a recipe; every TrainConfig field is an option.',
                        formatter_class=argparse.RawDescriptionHelpFormatter); add_train_args(t)
     t.set_defaults(fn=cmd_train)
-    s = sub.add_parser('sample', help='sample a grid from a run (EMA weights)')
-    s.add_argument('run'); s.add_argument('--n', type=int, default=64); s.add_argument('--label', type=int, default=None)
-    s.add_argument('--cfg-scale', type=float, default=None); s.add_argument('--steps', type=int, default=None)
-    s.add_argument('--method', default=None); s.add_argument('--seed', type=int, default=0); s.add_argument('--out', default=None)
-    s.add_argument('--tread-guidance', default=None, metavar='STRONG,WEAK',
-                   help='guide with two routed passes instead of CFG (TREAD guidance; reference: 0.3,0.7 with --cfg-scale 1.5)')
-    s.add_argument('--guide-labels', default='cond', choices=['cond', 'null'],
-                   help="labels of both TREAD-guidance passes ('null': unconditional, as the TREAD reference code)")
-    s.set_defaults(fn=cmd_sample)
-    e = sub.add_parser('eval', help='FID of a run against the test split')
-    e.add_argument('run'); e.add_argument('--n', type=int, default=1000); e.add_argument('--kind', default='proxy', choices=['proxy', 'inception'])
-    e.add_argument('--cfg-scale', type=float, default=None); e.add_argument('--steps', type=int, default=None)
-    e.add_argument('--data-dir', default=None); e.set_defaults(fn=cmd_eval)
+    add_sample_parser(sub); add_eval_parser(sub)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
     sub.add_parser('models', help='list model sizes').set_defaults(fn=cmd_models)
     h = sub.add_parser('dash', help='serve the dashboards: live monitors of RUN folders, run comparison, SNR explorer')
@@ -216,8 +345,7 @@ def make_parser() -> argparse.ArgumentParser:
     h.add_argument('--allow-network', action='store_true', help='bind to every interface (no login: anyone reaching the port sees the runs)')
     h.add_argument('--interval', type=float, default=1.0, help='seconds between polls of the run stores')
     h.add_argument('--data-dir', default=None); h.set_defaults(fn=cmd_dash)
-    d = sub.add_parser('data', help='download a dataset'); dsub = d.add_subparsers(dest='action', required=True)
-    dl = dsub.add_parser('download'); dl.add_argument('name'); dl.add_argument('--data-dir', default='data'); dl.set_defaults(fn=cmd_data)
+    add_data_parser(sub)
     return p
 
 _show_warning = warnings.showwarning
@@ -229,7 +357,6 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def main(argv=None):
     "Entry point of the `fastdit` console script."
-    load_methods()
     warnings.showwarning = _one_line_warning
     a = make_parser().parse_args(argv)
     try: a.fn(a); sys.stdout.flush()            # flushed here, so a closed pipe is caught below and not at exit

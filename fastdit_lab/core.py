@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['FastditError', 'check', 'Registry', 'build', 'config_from_dict', 'config_to_dict', 'seed_everything', 'rng_state',
-           'set_rng_state', 'atomic_write', 'default_device', 'to_list']
+__all__ = ['METHODS_HINT', 'FastditError', 'check', 'Registry', 'build', 'Capabilities', 'Route', 'Aux', 'config_from_dict',
+           'config_to_dict', 'seed_everything', 'rng_state', 'set_rng_state', 'atomic_write', 'default_device',
+           'to_list']
 
 # %% ../nbs/00_core.ipynb #388f62ed
 class FastditError(Exception):
@@ -24,9 +25,13 @@ def check(cond, msg:str):
     if not cond: raise FastditError(msg)
 
 # %% ../nbs/00_core.ipynb #1d42963c
+# Methods (fastdit_lab.methods.*) add recipes, models, plans, samplers and loss terms to the registries of lower
+# layers when they are imported; a name missing for that reason gets this hint.
+METHODS_HINT = 'method names register when the methods are imported: import fastdit_lab.all, as the CLI does'
+
 class Registry(dict):
-    "Name -> factory mapping; unknown names raise a `FastditError` listing the choices and the closest match."
-    def __init__(self, kind:str): super().__init__(); self.kind = kind
+    "Name -> factory mapping; unknown names raise a `FastditError` listing the choices, the closest match and `hint`."
+    def __init__(self, kind:str, hint:str=''): super().__init__(); self.kind, self.hint = kind, hint
 
     def register(self, name:str=None):
         "Decorator adding a factory under `name` (default: its `__name__`)."
@@ -38,7 +43,8 @@ class Registry(dict):
     def __missing__(self, key):
         close = difflib.get_close_matches(str(key), list(self), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ''
-        raise FastditError(f"Unknown {self.kind} '{key}'.{hint} Choose one of: {', '.join(sorted(self))}.")
+        raise FastditError(f"Unknown {self.kind} '{key}'.{hint} Choose one of: {', '.join(sorted(self))}"
+                           + (f' ({self.hint}).' if self.hint else '.'))
 
 # %% ../nbs/00_core.ipynb #85f2802b
 def build(registry:Registry, spec, **extra):
@@ -54,6 +60,50 @@ def build(registry:Registry, spec, **extra):
         check(not bad, f"{registry.kind} '{getattr(f, '__name__', f)}' has no option(s) {', '.join(bad)}; "
                        f"valid options: {', '.join(k for k in params if k not in extra) or 'none'}.")
     return f(**spec, **extra)
+
+# %% ../nbs/00_core.ipynb #26abb70d
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    "What a plugin declares to the trainer, which checks it before training starts."
+    not_shardable: str = ''          # why FSDP cannot run it; '' = it can
+    not_compilable: str = ''         # why torch.compile cannot run it; '' = it can
+    inference: bool = False          # a token plan that samplers run too (DyDiT); False: a training-time plan
+    callbacks: tuple = ()            # Callback classes it brings into the training loop (one of each per trainer)
+
+    def refusals(self, sharded:bool, compiled:bool) -> list[str]:
+        "The reasons this plugin cannot train in a run that is `sharded` (FSDP) and/or `compiled`."
+        return [r for r, on in ((self.not_shardable, sharded), (self.not_compilable, compiled)) if on and r]
+
+# %% ../nbs/00_core.ipynb #4f7de17c
+class Route(typing.NamedTuple):
+    "Blocks `first`…`last` (inclusive) ran only the tokens `idx` [B, K] (positions in the model's N-token grid)."
+    first: int; last: int; idx: torch.Tensor
+
+@dataclasses.dataclass
+class Aux:
+    "What one forward recorded beside its output, for losses and instruments; every field may stay empty."
+    patch_size: int = 1                          # the model's patch: token masks are over its grid
+    t_emb: torch.Tensor|None = None              # timestep embedding [B, D] (routers that depend on t read it)
+    routes: list = dataclasses.field(default_factory=list)   # `Route`s: spans of blocks that ran a token subset
+    keep_idx: torch.Tensor|None = None           # [B, K] tokens an encoder kept; its decoder fills in the rest
+    loss_mask: torch.Tensor|None = None          # [B, N] 1 on the tokens the denoising loss averages over; None: all
+    head_gates: torch.Tensor|None = None         # [B, depth, H] 1 where a block ran an attention head
+    mlp_gates: torch.Tensor|None = None          # [B, depth, H] 1 where a block ran an MLP channel group
+    token_gates: torch.Tensor|None = None        # [B, depth, N] 1 where a block's MLP ran on a token
+    metrics: dict = dataclasses.field(default_factory=dict)  # per-sample diagnostics [B] to log, not in the loss
+
+    def processed(self, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
+        "Bool [B, depth, N]: which tokens each block processed (its route, and its MLP's token gates)."
+        m = torch.ones(batch, depth, num_tokens, dtype=torch.bool)
+        for first, last, idx in self.routes:
+            sel = torch.zeros(batch, num_tokens, dtype=torch.bool).scatter_(1, idx.detach().cpu(), True)
+            m[:, first:last + 1] &= sel[:, None]
+        if self.token_gates is not None: m &= self.token_gates.detach().cpu() > 0.5
+        return m
+
+    def block_tokens(self, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
+        "Float [depth]: tokens each block processed, the mean over the batch."
+        return self.processed(depth, num_tokens, batch).sum(-1).float().mean(0)
 
 # %% ../nbs/00_core.ipynb #603d9c5f
 def _coerce(value, tp, where):

@@ -14,12 +14,22 @@ from .core import FastditError, Registry, atomic_write, check
 
 # %% auto #0
 __all__ = ['SHAPE_CLASSES', 'IDX_FILES', 'CIFAR10_CLASSES', 'IMAGE_EXTS', 'DOWNLOADS', 'DATASETS', 'DEFAULT_HFLIP',
-           'ArrayDataset', 'resize_images', 'center_crop', 'render_shapes', 'render_shape', 'Shapes', 'read_idx',
-           'load_idx_dataset', 'load_cifar10', 'load_zip_folders', 'load_image_folder', 'download', 'make_dataset',
-           'write_idx', 'EpochSampler']
+           'ImageDataset', 'for_display', 'ArrayDataset', 'resize_images', 'center_crop', 'render_shapes',
+           'render_shape', 'Shapes', 'read_idx', 'load_idx_dataset', 'load_cifar10', 'load_zip_folders',
+           'load_image_folder', 'download', 'default_hflip', 'make_dataset', 'write_idx', 'EpochSampler']
 
 # %% ../nbs/06_data.ipynb #978b11bf
-class ArrayDataset(torch.utils.data.Dataset):
+class ImageDataset(torch.utils.data.Dataset):
+    "A dataset of `(image [C, H, W] in [-1, 1], label)` with `image_shape` and `num_classes`."
+    def decode_for_display(self, x:torch.Tensor) -> torch.Tensor:
+        "Samples `x` [B, C, H, W] of this dataset as images in [-1, 1] (a dataset of encodings decodes them)."
+        return x
+
+def for_display(dataset, x:torch.Tensor) -> torch.Tensor:
+    "Samples `x` of `dataset` as images: decoded by an `ImageDataset`, else as they are."
+    return dataset.decode_for_display(x) if isinstance(dataset, ImageDataset) else x
+
+class ArrayDataset(ImageDataset):
     "Images `images` uint8 [N, H, W, C] with `labels` [N]; returns [C, H, W] floats in [-1, 1], randomly flipped if `hflip`."
     def __init__(self, images:np.ndarray, labels:np.ndarray, num_classes:int, hflip:bool=False, name:str='array'):
         check(len(images) == len(labels), f'{name}: {len(images)} images but {len(labels)} labels; the files do not belong together.')
@@ -86,6 +96,7 @@ def _pose_and_colours(size:int, rng:np.random.Generator):
     bg = _hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.3))
     return radius, cx, cy, theta, fg, bg
 
+# %% ../nbs/06_data.ipynb #252c0bb3
 def render_shapes(labels, size:int, rngs, supersample:int=4) -> np.ndarray:
     "Anti-aliased RGB uint8 images [B, `size`, `size`, 3] of shape classes `labels`, image b posed and coloured by `rngs[b]`."
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -109,7 +120,8 @@ def render_shape(label:int, size:int, rng:np.random.Generator, supersample:int=4
     "One anti-aliased `size`×`size` RGB uint8 image of shape class `label` drawn with random pose and colours."
     return render_shapes([label], size, [rng], supersample)[0]
 
-class Shapes(torch.utils.data.Dataset):
+# %% ../nbs/06_data.ipynb #ed0ab515
+class Shapes(ImageDataset):
     "Procedural coloured shapes (10 classes): `n` images of `image_size`², image `i` fixed by (`seed`, `i`)."
     num_classes = len(SHAPE_CLASSES)
     def __init__(self, n:int=50_000, image_size:int=32, seed:int=0, hflip:bool=False, name:str='shapes'):
@@ -290,6 +302,7 @@ def _folder(data_dir, *names) -> Path:
         if (root / n).is_dir(): return root / n
     return root
 
+# A dataset's factory takes `hflip` (default False: flip only when asked); its default for training is in DEFAULT_HFLIP.
 @DATASETS.register('shapes')
 def _shapes(data_dir=None, train=True, image_size=32, hflip=False, n=None, seed=0):
     return Shapes(n or (50_000 if train else 10_000), image_size, seed=seed if train else seed + 1_000_003, hflip=hflip)
@@ -304,13 +317,13 @@ DATASETS['mnist'] = _idx('mnist')
 DATASETS['fashion-mnist'] = _idx('fashion-mnist')
 
 @DATASETS.register('cifar10')
-def _cifar(data_dir=None, train=True, image_size=None, hflip=True):
+def _cifar(data_dir=None, train=True, image_size=None, hflip=False):
     imgs, labels = load_cifar10(_folder(data_dir, 'cifar10', 'cifar10-jpeg', 'cifar-10-batches-py'), train)
     if image_size: imgs = resize_images(imgs, image_size)
     return ArrayDataset(imgs, labels, 10, hflip, 'cifar10')
 
 @DATASETS.register('folder')
-def _image_folder(data_dir=None, train=True, image_size=32, hflip=True):
+def _image_folder(data_dir=None, train=True, image_size=32, hflip=False):
     root = _folder(data_dir)
     sub = root / ('train' if train else 'test')
     imgs, labels, classes = load_image_folder(sub if sub.is_dir() else root, image_size)
@@ -319,13 +332,16 @@ def _image_folder(data_dir=None, train=True, image_size=32, hflip=True):
 
 DEFAULT_HFLIP = {'shapes': False, 'mnist': False, 'fashion-mnist': True, 'cifar10': True, 'folder': True}
 
+def default_hflip(name:str) -> bool:
+    "Whether images of dataset `name` are flipped at random by default (DEFAULT_HFLIP, the one place it is set)."
+    return DEFAULT_HFLIP.get(name, False)
+
 def make_dataset(name:str, data_dir=None, train:bool=True, image_size:int|None=None, hflip:bool|None=None):
-    "Dataset `name` ('shapes', 'mnist', 'fashion-mnist', 'cifar10', 'folder', or 'latents' for a VAE-encoded folder)."
-    if name == 'latents' and name not in DATASETS: import fastdit_lab.latents   # registers itself; it builds on this module
+    "Dataset `name` ('shapes', 'mnist', 'fashion-mnist', 'cifar10', 'folder'; `latents` registers from its module)."
     f = DATASETS[name]
-    kw = dict(data_dir=data_dir, train=train, image_size=image_size)
-    if hflip is not None or name in DEFAULT_HFLIP: kw['hflip'] = DEFAULT_HFLIP.get(name, False) if hflip is None else hflip
-    if name == 'shapes' and image_size is None: kw['image_size'] = 32
+    kw = dict(data_dir=data_dir, train=train)
+    if image_size is not None: kw['image_size'] = image_size        # else the factory's own (shapes and folders: 32)
+    if hflip is not None or name in DEFAULT_HFLIP: kw['hflip'] = default_hflip(name) if hflip is None else hflip
     return f(**kw)
 
 # %% ../nbs/06_data.ipynb #9361dc55

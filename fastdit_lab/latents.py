@@ -1,4 +1,4 @@
-"""Train on VAE latents: encode a dataset once into memory-mapped posterior moments, read them as `(x, y)` like pixels.
+"""Train on VAE latents: encode an image folder once (sharded over processes, resumable) into memory-mapped posterior moments, read them as `(x, y)` like pixels.
 
 Docs: https://fastdit-lab.github.io/fastdit_lab/latents.html.md"""
 
@@ -6,16 +6,18 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/latents.html.md"""
 
 # %% ../nbs/06a_latents.ipynb #8c9c8c60
 from __future__ import annotations
-import json, os, shutil, tempfile, time, warnings
+import hashlib, json, math, os, shutil, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 import fastdit_lab
-from .core import FastditError, check
-from .data import DATASETS
+from .core import FastditError, atomic_write, check
+from .data import DATASETS, IMAGE_EXTS, ImageDataset, center_crop
 
 # %% auto #0
-__all__ = ['FORMAT', 'load_vae', 'tiny_vae', 'encode_dataset', 'LatentDataset', 'latent_folder']
+__all__ = ['FORMAT', 'load_vae', 'tiny_vae', 'ImageFiles', 'vae_fingerprint', 'encode_plan', 'encode_dataset', 'LatentDataset',
+           'latent_folder']
 
 # %% ../nbs/06a_latents.ipynb #0184aab8
 def _autoencoder_kl():
@@ -54,101 +56,204 @@ def tiny_vae(in_channels:int=3, latent_channels:int=4, seed:int=0, block_out_cha
     vae.register_to_config(_name_or_path=f'tiny_vae(seed={seed})')
     return vae.eval().requires_grad_(False)
 
+# %% ../nbs/06a_latents.ipynb #e9bacbd3
+class ImageFiles(torch.utils.data.Dataset):
+    "Images under `root/<class>/`, decoded on access and ADM-centre-cropped to `image_size`; items `(x in [-1, 1], label)`."
+    def __init__(self, root, image_size:int, name:str|None=None):
+        root = Path(root).expanduser()
+        check(root.is_dir(), f'Image folder {root} does not exist; pass a folder holding one sub-folder per class.')
+        check(image_size >= 8, f'image_size must be at least 8, got {image_size}.')
+        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith('.'))
+        check(self.classes, f'{root} has no class sub-folders; put the images in {root}/<class>/ (one folder per class).')
+        self.files, self.labels = [], []
+        for k, c in enumerate(self.classes):
+            for f in sorted(os.scandir(root / c), key=lambda e: e.name):
+                if f.is_file() and Path(f.name).suffix.lower() in IMAGE_EXTS:
+                    self.files.append(f'{c}/{f.name}'); self.labels.append(k)
+        check(self.files, f'No images under {root}/<class>/ (extensions {", ".join(sorted(IMAGE_EXTS))}).')
+        self.root, self.image_size, self.name = root, image_size, name or root.name
+        self.num_classes, self.image_shape, self.hflip = len(self.classes), (3, image_size, image_size), False
+
+    def __len__(self): return len(self.files)
+    @property
+    def fingerprint(self) -> str:
+        "SHA-1 of every file's relative path and size: changes when images are added, removed or replaced."
+        h = hashlib.sha1()
+        for f in self.files: h.update(f'{f}\0{(self.root / f).stat().st_size}\n'.encode())
+        return h.hexdigest()
+    def image_u8(self, i:int) -> np.ndarray:
+        "Image `i` as uint8 [S, S, 3] after the ADM centre crop."
+        from PIL import Image
+        p = self.root / self.files[i]
+        try:
+            with Image.open(p) as im: im = im.convert('RGB')
+        except Exception as e: raise FastditError(f'Cannot read image {p} ({type(e).__name__}); remove or replace it.') from None
+        return np.asarray(center_crop(im, self.image_size))
+    def __getitem__(self, i):
+        return torch.from_numpy(self.image_u8(i).copy()).permute(2, 0, 1).float().div_(127.5).sub_(1), self.labels[i]
+
 # %% ../nbs/06a_latents.ipynb #6615e50a
 FORMAT = 'fastdit_lab.latents/1'
 
-def _fsync(path):
-    with open(path, 'rb') as f: os.fsync(f.fileno())
+def vae_fingerprint(vae) -> str:
+    "SHA-1 of `vae`'s weights: two encodes are the same only when made with the same weights."
+    h = hashlib.sha1()
+    for k, v in vae.state_dict().items():
+        h.update(k.encode()); h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
-def _check_target(out:Path, overwrite:bool):
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())): return
-    check(out.is_dir() and (out / 'meta.json').exists(),
-          f'{out} exists and is not an encoded latent folder; choose a new or empty out_dir.')
-    check(overwrite, f'{out} already holds encoded latents; pass overwrite=True to replace them or choose another '
-                     'out_dir.')
-
-def encode_dataset(dataset, vae, out_dir, batch_size:int=64, flip:bool=True, device='cpu', scaling_factor=None,
-                   overwrite:bool=False, num_workers:int=0, log_every:int=50) -> Path:
-    "Encode `dataset` with `vae` into `out_dir` (moments, `flip`ped moments, labels, meta); returns the folder."
-    out = Path(out_dir).expanduser().absolute()
-    _check_target(out, overwrite)
+def encode_plan(dataset, vae, flip:bool=True, scaling_factor=None, shard_size:int=1024, dtype:str='float16') -> dict:
+    "What encoding `dataset` with `vae` writes: everything a resumed or repeated encode has to agree on."
     n, name = len(dataset), getattr(dataset, 'name', type(dataset).__name__)
     check(n > 0, f'Dataset {name} is empty; there is nothing to encode.')
     check(not getattr(dataset, 'hflip', False), f'Dataset {name} flips images at random, which would make the '
           'encoding random; build it with hflip=False (flip=True stores the flipped latents).')
-    s = float(scaling_factor if scaling_factor is not None else vae.config.scaling_factor)
-    shift = float(getattr(vae.config, 'shift_factor', None) or 0.0)
+    check(dtype in ('float16', 'float32'), f"dtype must be 'float16' or 'float32', got {dtype!r}.")
+    check(shard_size >= 1, f'shard_size must be at least 1, got {shard_size}.')
+    x = torch.as_tensor(dataset[0][0]); p = next(vae.parameters())
+    with torch.no_grad(): lat = vae.encode(x[None].to(p.device, p.dtype)).latent_dist.mean
+    source = getattr(dataset, 'fingerprint', None) or f"{name}:{n}:seed={getattr(dataset, 'seed', None)}"
+    return dict(format=FORMAT, dataset=name, source=source, count=n, image_shape=list(x.shape),
+                latent_shape=list(lat.shape[1:]), flip=flip, dtype=dtype, shard_size=shard_size,
+                scaling_factor=float(scaling_factor if scaling_factor is not None else vae.config.scaling_factor),
+                shift_factor=float(getattr(vae.config, 'shift_factor', None) or 0.0), vae_sha1=vae_fingerprint(vae))
+
+def _existing(out:Path):
+    "What `out` holds: ('new', None), ('done', plan) or ('partial', plan); anything else is refused."
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())): return 'new', None
+    for kind, f in (('done', 'meta.json'), ('partial', 'plan.json')):
+        if out.is_dir() and (out / f).exists():
+            try: d = json.loads((out / f).read_text())
+            except ValueError: d = None
+            check(isinstance(d, dict), f'{out / f} is corrupt; delete {out} or pass overwrite=True to encode again.')
+            return kind, (d.get('plan') if kind == 'done' else d)
+    raise FastditError(f'{out} exists and is not an encoded latent folder; choose a new or empty folder.')
+
+def _check_same(out:Path, saved, plan:dict):
+    short = lambda v: (repr(v)[:24] + '…') if len(repr(v)) > 25 else repr(v)
+    diff = [k for k in plan if (saved or {}).get(k) != plan[k]]
+    check(not diff, f'{out} holds latents encoded with other settings (' + '; '.join(
+        f'{k} {short((saved or {}).get(k))} there, {short(plan[k])} now' for k in diff[:3]) +
+        '); choose another folder, or pass --overwrite (overwrite=True) to encode again.')
+
+# %% ../nbs/06a_latents.ipynb #5224d1de
+def _shard_range(plan:dict, k:int) -> range:
+    S = plan['shard_size']; return range(k * S, min((k + 1) * S, plan['count']))
+
+def _n_shards(plan:dict) -> int: return math.ceil(plan['count'] / plan['shard_size'])
+def _marker(out:Path, k:int) -> Path: return out / 'shards' / f'{k:06d}.json'
+
+def _open_arrays(out:Path, plan:dict, create:bool=False) -> dict:
+    "The memory-mapped arrays of an encode: created full size (sparse) by rank 0, opened for writing by everyone."
+    n, (c, h, w) = plan['count'], plan['latent_shape']
+    files = {'moments': ((n, 2 * c, h, w), plan['dtype']), 'labels': ((n,), 'int64')}
+    if plan['flip']: files['moments_flip'] = ((n, 2 * c, h, w), plan['dtype'])
+    if create: return {f: np.lib.format.open_memmap(out / f'{f}.npy', 'w+', np.dtype(dt), shape) for f, (shape, dt) in files.items()}
+    return {f: np.load(out / f'{f}.npy', mmap_mode='r+') for f in files}
+
+def _moments(vae, x, flip:bool, dtype:str, where:str) -> np.ndarray:
+    "Posterior moments [B(·2), 2c, h, w] of images `x` (and their flips) in the storage `dtype`."
+    check(x.min() >= -1.001 and x.max() <= 1.001, f'{where} gave images outside [-1, 1] ({x.min():.3g}..{x.max():.3g}); '
+                                                  'the VAE expects images scaled to [-1, 1].')
+    p = next(vae.parameters())
+    xs = torch.cat([x, x.flip(-1)]) if flip else x
+    with torch.no_grad(): post = vae.encode(xs.to(p.device, p.dtype)).latent_dist
+    m = torch.cat([post.mean, post.logvar], 1).float().cpu().numpy().astype(dtype)
+    check(np.isfinite(m).all(), f'The VAE gave moments that overflow {dtype} in {where}; check the images and the VAE.')
+    return m
+
+def _sums(m:np.ndarray) -> np.ndarray:
+    "Per channel: the sum of posterior means, of their squares and of the posterior variances."
+    mu, lv = np.split(m.astype(np.float64), 2, axis=1)
+    return np.stack([mu.sum((0, 2, 3)), (mu ** 2).sum((0, 2, 3)), np.exp(lv).sum((0, 2, 3))])
+
+# %% ../nbs/06a_latents.ipynb #ef4ba126
+def _finalize(out:Path, plan:dict, dataset, vae, arrays:dict):
+    "Rank 0, once every shard is on disk: add up the shard statistics and write `meta.json` (last)."
+    missing = [k for k in range(_n_shards(plan)) if not _marker(out, k).exists()]
+    check(not missing, f'{len(missing)} of {_n_shards(plan)} shards of {out} are not encoded (a process stopped early); '
+                       'run the same command again to finish them.')
+    acc = sum(np.array(json.loads(_marker(out, k).read_text())['sums']) for k in range(_n_shards(plan)))
+    s, shift, (c, h, w), n = plan['scaling_factor'], plan['shift_factor'], plan['latent_shape'], plan['count']
+    cnt = n * h * w * (2 if plan['flip'] else 1)
+    mean_mu, var_mu, mean_var = acc[0] / cnt, acc[1] / cnt - (acc[0] / cnt) ** 2, acc[2] / cnt
+    labels = np.asarray(arrays['labels'])
+    meta = dict(format=FORMAT, dataset=plan['dataset'], count=n, image_shape=plan['image_shape'], latent_shape=[c, h, w],
+                num_classes=int(getattr(dataset, 'num_classes', None) or labels.max() + 1), flip=plan['flip'],
+                scaling_factor=s, shift_factor=shift, dtype=plan['dtype'],
+                channel_mean=(s * (mean_mu - shift)).tolist(),
+                channel_std=(s * np.sqrt(np.maximum(var_mu, 0) + mean_var)).tolist(),
+                channel_std_posterior_mean=(s * np.sqrt(np.maximum(var_mu, 0))).tolist(),
+                vae=dict(name=getattr(vae.config, '_name_or_path', None) or type(vae).__name__, cls=type(vae).__name__,
+                         in_channels=vae.config.in_channels, latent_channels=c,
+                         block_out_channels=list(vae.config.block_out_channels),
+                         down_factor=plan['image_shape'][-1] // w, scaling_factor=vae.config.scaling_factor),
+                classes=list(getattr(dataset, 'classes', None) or []), plan=plan,
+                created_by=f'fastdit_lab {fastdit_lab.__version__}')
+    for a in arrays.values(): a.flush()
+    atomic_write(out / 'meta.json', json.dumps(meta, indent=1))
+    (out / 'plan.json').unlink(missing_ok=True); shutil.rmtree(out / 'shards', ignore_errors=True)
+
+# %% ../nbs/06a_latents.ipynb #eda604af
+def encode_dataset(dataset, vae, out_dir, batch_size:int=64, flip:bool=True, device='cpu', scaling_factor=None,
+                   overwrite:bool=False, num_workers:int=0, shard_size:int=1024, dtype:str='float16', rank:int=0,
+                   world_size:int=1, barrier=None, progress:bool=True) -> Path:
+    "Encode `dataset` with `vae` into `out_dir`; this process takes shards `rank`, `rank`+`world_size`, …; resumable."
+    check(world_size == 1 or barrier is not None, 'Encoding on several processes needs their barrier (e.g. '
+                                                  'accelerate.PartialState().wait_for_everyone).')
+    sync, out = barrier or (lambda: None), Path(out_dir).expanduser().absolute()
     vae = vae.to(device).eval()
-    dtype = next(vae.parameters()).dtype
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'.{out.name}.tmp-'))
-    arrays = {}
-    try:
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-        labels = np.empty(n, np.int64); done, t0 = 0, time.time()
-        acc = None                                   # per channel: sum of means, of squared means, of variances
-        for b, (x, y) in enumerate(loader):
-            check(x.min() >= -1.001 and x.max() <= 1.001, f'Dataset {name} gave images outside [-1, 1] '
-                  f'({x.min():.3g}..{x.max():.3g}); the VAE expects images scaled to [-1, 1].')
-            xs = torch.cat([x, x.flip(-1)]) if flip else x
-            with torch.no_grad(): post = vae.encode(xs.to(device, dtype)).latent_dist
-            m = torch.cat([post.mean, post.logvar], 1).float().cpu().numpy().astype(np.float16)
-            check(np.isfinite(m).all(), f'The VAE gave moments that overflow float16 in batch {b}; '
-                                        'check the images and the VAE.')
-            if not arrays:
-                shape = (n,) + m.shape[1:]
-                for f in ('moments', 'moments_flip') if flip else ('moments',):
-                    arrays[f] = np.lib.format.open_memmap(tmp / f'{f}.npy', 'w+', np.float16, shape)
-                image_shape, acc = tuple(x.shape[1:]), np.zeros((3, m.shape[1] // 2))
-            k = len(x)
-            arrays['moments'][done:done + k] = m[:k]
-            if flip: arrays['moments_flip'][done:done + k] = m[k:]
-            labels[done:done + k] = np.asarray(y)
-            mu, lv = np.split(m.astype(np.float64), 2, axis=1)
-            acc += np.stack([mu.sum((0, 2, 3)), (mu ** 2).sum((0, 2, 3)), np.exp(lv).sum((0, 2, 3))])
-            done += k
-            if log_every and ((b + 1) % log_every == 0 or done == n):
-                print(f'{name}: encoded {done}/{n} images ({done / (time.time() - t0):.0f}/s)', flush=True)
-        check(done == n, f'Dataset {name} has length {n} but yielded {done} images; fix its __len__.')
-        c, h, w = arrays['moments'].shape[1] // 2, *arrays['moments'].shape[2:]
-        cnt = n * h * w * (2 if flip else 1)
-        mean_mu, var_mu, mean_var = acc[0] / cnt, acc[1] / cnt - (acc[0] / cnt) ** 2, acc[2] / cnt
-        for a in arrays.values(): a.flush()
-        arrays.clear()                                                 # closes the memory maps
-        for f in ('moments', 'moments_flip') if flip else ('moments',): _fsync(tmp / f'{f}.npy')
-        np.save(tmp / 'labels.npy', labels); _fsync(tmp / 'labels.npy')
-        meta = dict(format=FORMAT, dataset=name, count=n, image_shape=list(image_shape), latent_shape=[c, h, w],
-                    num_classes=int(getattr(dataset, 'num_classes', None) or labels.max() + 1), flip=flip,
-                    scaling_factor=s, shift_factor=shift, dtype='float16',
-                    channel_mean=(s * (mean_mu - shift)).tolist(),
-                    channel_std=(s * np.sqrt(np.maximum(var_mu, 0) + mean_var)).tolist(),
-                    channel_std_posterior_mean=(s * np.sqrt(np.maximum(var_mu, 0))).tolist(),
-                    vae=dict(name=getattr(vae.config, '_name_or_path', None) or type(vae).__name__,
-                             cls=type(vae).__name__, in_channels=vae.config.in_channels, latent_channels=c,
-                             block_out_channels=list(vae.config.block_out_channels),
-                             down_factor=image_shape[-1] // w, scaling_factor=vae.config.scaling_factor),
-                    created_by=f'fastdit_lab {fastdit_lab.__version__}')
-        (tmp / 'meta.json').write_text(json.dumps(meta, indent=1)); _fsync(tmp / 'meta.json')
-        _check_target(out, overwrite)                                  # it may have appeared while we encoded
-        old = None
-        if out.exists():
-            old = out.with_name(f'.{out.name}.old-{os.getpid()}'); os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None: shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        arrays.clear()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    plan = encode_plan(dataset, vae, flip, scaling_factor, shard_size, dtype)
+    kind, saved = _existing(out)
+    if kind != 'new' and not overwrite: _check_same(out, saved, plan)
+    if kind == 'done' and not overwrite: return out                          # already encoded with this plan
+    sync()                                                  # everyone has looked before rank 0 changes anything
+    if rank == 0:
+        if kind != 'new' and overwrite:
+            old = out.with_name(f'.{out.name}.old-{os.getpid()}'); os.replace(out, old); shutil.rmtree(old, ignore_errors=True)
+        if kind != 'partial' or overwrite:
+            (out / 'shards').mkdir(parents=True, exist_ok=True)
+            _open_arrays(out, plan, create=True)
+            atomic_write(out / 'plan.json', json.dumps(plan, indent=1))            # written once the arrays exist
+    sync()
+    arrays, name = _open_arrays(out, plan), plan['dataset']
+    todo = [k for k in range(_n_shards(plan)) if not _marker(out, k).exists()]
+    mine = [k for k in todo if k % world_size == rank]
+    batches = [list(r[i:i + batch_size]) for k in mine for r in [_shard_range(plan, k)] for i in range(0, len(r), batch_size)]
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=plan['count'], initial=plan['count'] - sum(len(_shard_range(plan, k)) for k in todo), unit='img',
+               desc=f'encode {name}', disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
+    acc, left, t0 = {}, {k: len(_shard_range(plan, k)) for k in mine}, time.time()
+    for idx, (x, y) in zip(batches, loader):
+        k, lo, hi = idx[0] // plan['shard_size'], idx[0], idx[-1] + 1
+        m = _moments(vae, x, flip, plan['dtype'], f'dataset {name}, images {lo}..{hi - 1}')
+        arrays['moments'][lo:hi] = m[:len(idx)]
+        if flip: arrays['moments_flip'][lo:hi] = m[len(idx):]
+        arrays['labels'][lo:hi] = np.asarray(y)
+        acc[k] = acc.get(k, 0) + _sums(m); left[k] -= len(idx); bar.update(min(len(idx) * world_size, bar.total - bar.n))
+        if left[k] == 0:                                   # the shard is complete: to disk, then its marker
+            for a in arrays.values(): a.flush()
+            atomic_write(_marker(out, k), json.dumps(dict(shard=k, count=len(_shard_range(plan, k)), sums=acc.pop(k).tolist())))
+    bar.close()
+    sync()
+    if rank == 0:
+        _finalize(out, plan, dataset, vae, arrays)
+        if progress: print(f'[fastdit] {name}: {plan["count"]} images encoded into {out} ({len(todo)} of '
+                           f'{_n_shards(plan)} shards this run, {time.time() - t0:.0f} s)', flush=True)
+    sync()
     return out
 
 # %% ../nbs/06a_latents.ipynb #f0138f3a
-class LatentDataset(torch.utils.data.Dataset):
+class LatentDataset(ImageDataset):
     "Latents in `folder` from `encode_dataset`, normalised by `normalize`, drawn per `posterior`, `flip`ped at random."
     def __init__(self, folder, normalize:str='scale', posterior:str='sample', flip:bool=True):
         check(normalize in ('scale', 'channel'), f"normalize must be 'scale' or 'channel', got {normalize!r}.")
         check(posterior in ('sample', 'mean'), f"posterior must be 'sample' or 'mean', got {posterior!r}.")
         self.folder, self.normalize, self.posterior = Path(folder), normalize, posterior
         p = self.folder / 'meta.json'
+        check(p.exists() or not (self.folder / 'plan.json').exists(), f'{p} is missing: {self.folder} is an unfinished '
+              'encode; run the same encode again to finish it (finished shards are kept).')
         check(p.exists(), f'{p} is missing: {self.folder} is not an encoded latent folder; run encode_dataset to '
                           'write it.')
         try: self.meta = json.loads(p.read_text())
@@ -167,7 +272,7 @@ class LatentDataset(torch.utils.data.Dataset):
             std = np.maximum(m['channel_std' if posterior == 'sample' else 'channel_std_posterior_mean'], 1e-8)
             a, b = s / std, -(s * shift + mean) / std
         self.a, self.b = (torch.tensor(v, dtype=torch.float32)[:, None, None] for v in (a, b))
-        self._arrays = None; self._open()
+        self._arrays, self._vae = None, None; self._open()
 
     def _open(self):
         if self._arrays is not None: return self._arrays
@@ -186,7 +291,7 @@ class LatentDataset(torch.utils.data.Dataset):
         self._arrays = arrs
         return arrs
 
-    def __getstate__(self): return {**self.__dict__, '_arrays': None}
+    def __getstate__(self): return {**self.__dict__, '_arrays': None, '_vae': None}
     def __len__(self): return self.meta['count']
 
     def latent(self, i:int, flipped:bool=False) -> torch.Tensor:
@@ -200,17 +305,30 @@ class LatentDataset(torch.utils.data.Dataset):
         flipped = self.flip and bool(torch.rand(()) < 0.5)
         return self.latent(i, flipped), int(self._open()['labels.npy'][i])
 
-    def decode(self, z, vae, batch_size:int=64) -> torch.Tensor:
-        "Images in [-1, 1] from normalised latents `z` ([c,h,w] or [B,c,h,w]) via `vae`, in batches of `batch_size`."
-        z = torch.as_tensor(z); single = z.ndim == 3
-        zb = z[None] if single else z
-        p = next(vae.parameters()); out = []
-        with torch.no_grad():
-            for chunk in zb.split(batch_size):
-                raw = (chunk.float().cpu() - self.b) / self.a
-                out.append(vae.decode(raw.to(p.device, p.dtype)).sample.float().clamp(-1, 1).to(z.device))
-        x = torch.cat(out)
-        return x[0] if single else x
+# %% ../nbs/06a_latents.ipynb #687bf557
+@patch
+def decode(self:LatentDataset, z, vae, batch_size:int=64) -> torch.Tensor:
+    "Images in [-1, 1] from normalised latents `z` ([c,h,w] or [B,c,h,w]) via `vae`, in batches of `batch_size`."
+    z = torch.as_tensor(z); single = z.ndim == 3
+    zb = z[None] if single else z
+    p = next(vae.parameters()); out = []
+    with torch.no_grad():
+        for chunk in zb.split(batch_size):
+            raw = (chunk.float().cpu() - self.b) / self.a
+            out.append(vae.decode(raw.to(p.device, p.dtype)).sample.float().clamp(-1, 1).to(z.device))
+    x = torch.cat(out)
+    return x[0] if single else x
+
+@patch
+def decode_for_display(self:LatentDataset, z) -> torch.Tensor:
+    "Images in [-1, 1] for sample grids: decoded by the encoding's VAE if it is on disk, else latent channels 0-2."
+    if self._vae is None:
+        try: self._vae = load_vae(self.meta['vae']['name'])
+        except FastditError as e:
+            self._vae = False; warnings.warn(f'{e} Sample grids show latent channels 0-2 instead of images.')
+    if self._vae is not False: return self.decode(z, self._vae)
+    x = torch.as_tensor(z)[:, :3].float()
+    return x / x.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
 
 # %% ../nbs/06a_latents.ipynb #7875d134
 def latent_folder(data_dir, train:bool=True) -> Path:

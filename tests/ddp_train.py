@@ -2,6 +2,7 @@
 import hashlib, json, sys
 from pathlib import Path
 import torch
+import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.trainer import Trainer
 
@@ -36,7 +37,7 @@ if mode.startswith('fsdp'):       # how the weights are held on this rank; the c
         out.update(decoder_full_shape=list(d.shape), decoder_local_shape=list(d.to_local().shape))
     (run_dir / f'rank{acc.process_index}.json').write_text(json.dumps(out))
     acc.wait_for_everyone(); acc.end_training(); sys.exit()
-out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.parameters()), ema=digest(tr.ema.parameters()),
+out = dict(world=acc.num_processes, rank=acc.process_index, model=digest(tr.net.parameters()), ema=digest(tr.ema.model.parameters()),
            first_labels=y.tolist())
 if mode == 'importance': out['sampler'] = tr.sampler.losses.tolist()
 elif mode == 'maskdit': out['mask_token'] = digest([tr.net.mask_token])

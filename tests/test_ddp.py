@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
+pytestmark = pytest.mark.slow                     # each test launches two processes through accelerate
+
 def launch_ranks(run, mode):
     "Run tests/ddp_train.py in `mode` on two CPU processes through accelerate launch; each rank's JSON report."
     accel = shutil.which('accelerate', path=os.path.dirname(sys.executable)) or shutil.which('accelerate')

@@ -13,6 +13,7 @@ def _events(folder):
             out.setdefault(tag, {}).update({e.step: e.value for e in ea.Scalars(tag)})
     return out
 
+@pytest.mark.slow
 def test_tensorboard_mirrors_the_store(tmp_path):
     pytest.importorskip('tensorboard', reason='the tensorboard package (in the dev extras) is not installed')
     run = tmp_path / 'run'

@@ -12,7 +12,7 @@ import numpy as np
 import param
 import panel as pn
 from panel.viewable import Viewer
-from ..train.config import load_methods
+import fastdit_lab.all                  # every method registers the views of its metrics
 from ..train.store import NAMESPACES, views_for
 from .data import RunData, RunStatus, clock, run_status
 from .views import CurvesView, batched, make_view, served, tabs
@@ -87,7 +87,7 @@ class RunMonitor(Viewer):
 
     def __init__(self, run, interval:float=1.0, max_points:int=2000, start:bool=True, **params):
         super().__init__(interval=interval, **params)
-        load_methods(); bokeh_backend()                  # the methods register the views of their metrics
+        bokeh_backend()
         self.owns_data = not isinstance(run, RunData)
         self.data = RunData(run, max_points=max_points) if self.owns_data else run
         self.header = RunHeader(data=self.data)

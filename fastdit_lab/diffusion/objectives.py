@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from ..core import FastditError, Registry, check
+from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, check
 from .process import NoiseProcess, DDPM, Flow, EDM, Cosine, DiscreteTerms, bcast
 
 # %% auto #0
@@ -19,12 +19,11 @@ __all__ = ['WEIGHTINGS', 'LOSS_TERMS', 'OBJECTIVES', 'per_sample_mean', 'Weighti
            'ddpm_p_mean_variance', 'EpsilonObjective', 'Oracle', 'VelocityObjective', 'EDMObjective']
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #a7d8ba2e
-def per_sample_mean(err:torch.Tensor, aux:dict|None=None) -> torch.Tensor:
-    "Mean of an error map `err` [B, C, H, W] per sample, over the tokens of `aux['loss_mask']` when present."
-    if not aux or aux.get('loss_mask') is None: return err.flatten(1).mean(1)
-    p = aux['patch_size']
-    tok = F.avg_pool2d(err.mean(1, keepdim=True), p).flatten(1)          # [B, N] mean error per patch token
-    m = aux['loss_mask'].to(tok.dtype)
+def per_sample_mean(err:torch.Tensor, aux:Aux|None=None) -> torch.Tensor:
+    "Mean of an error map `err` [B, C, H, W] per sample, over the patch tokens of `aux.loss_mask` when it is set."
+    if aux is None or aux.loss_mask is None: return err.flatten(1).mean(1)
+    tok = F.avg_pool2d(err.mean(1, keepdim=True), aux.patch_size).flatten(1)      # [B, N] mean error per patch token
+    m = aux.loss_mask.to(tok.dtype)
     return (tok * m).sum(1) / m.sum(1).clamp_min(1)
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #45296f1b
@@ -62,25 +61,30 @@ class LossContext:
     out: torch.Tensor                                   # raw network output
     pred: dict                                          # the objective's prediction: x0, eps, and v or D
     target: torch.Tensor                                # what the objective regresses (ε, v, or x0)
-    aux: dict = field(default_factory=dict)
+    aux: Aux = field(default_factory=Aux)
     model: object = None
     objective: object = None                            # the objective itself (a term may rerun its denoising loss)
+    step: int = 0                                       # the training step (for terms with a schedule)
 
 class LossTerm:
     "An additional per-sample loss term, added with `weight` to the objective's total."
     name = 'term'
-    step = 0                                            # the training step, set by the trainer (for schedules)
+    caps = Capabilities()
     def __init__(self, weight:float=1.0): self.weight = weight
-    def __call__(self, ctx:LossContext) -> torch.Tensor: raise NotImplementedError
+    def __call__(self, ctx:LossContext) -> torch.Tensor:
+        "The term's value per sample [B] for the forward in `ctx`."
+        raise NotImplementedError
     def spec(self): return dict(name=self.name, weight=self.weight)
 
-LOSS_TERMS = Registry('loss term')
+LOSS_TERMS = Registry('loss term', METHODS_HINT)
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #c5e00ec9
 class Objective:
     "Per-sample training loss for `process`, with an optional `weighting` and extra loss `terms`."
     name = 'objective'
     process_types = (NoiseProcess,)
+    learn_sigma = False                 # True: the model also outputs the variance (doubles its output channels)
+    caps = Capabilities()
     def __init__(self, process:NoiseProcess, weighting:Weighting|None=None, terms=(), data_scale:float=1.0):
         check(data_scale > 0, f'data_scale must be positive, got {data_scale}.')
         self.data_scale = data_scale    # FasterDiT's data-std modulation: train on k·x, sample and divide by k
@@ -100,7 +104,7 @@ class Objective:
         "Run `model` on `x_t` at native times `t`; returns `(out, aux)`."
         kw = dict(plan=plan) if plan is not None else {}
         res = model(self.model_input(x_t, t), self.process.model_time(t), y, return_aux=True, **kw)
-        return res if isinstance(res, tuple) else (res, {})
+        return res if isinstance(res, tuple) else (res, Aux())
 
     def sample_weight(self, t):
         "Weight on the main MSE term per sample: the weighting's, else the objective's own (EDM's λ(σ))."
@@ -108,15 +112,15 @@ class Objective:
         snr = torch.exp(self.process.logsnr(t)).float()
         return self.weighting(snr, self.error_factor(t).float())
 
-    def loss(self, model, x0, y, t, noise, plan=None) -> dict:
-        "Per-sample losses [B]: `loss` (total), `mse`, one entry per extra term, and `aux`."
+    def loss(self, model, x0, y, t, noise, plan=None, step:int=0) -> dict:
+        "Per-sample losses [B] at training `step`: `loss` (total), `mse`, one entry per extra term, and `aux`."
         x0 = x0 * self.data_scale if self.data_scale != 1.0 else x0
         x_t = self.process.add_noise(x0, noise, t)
         total, terms, out, pred, target, aux = self.denoising_loss(model, x0, x_t, y, t, noise, plan)
-        ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model, self)
+        ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model, self, step)
         for term in self.terms:
             v = term(ctx); terms[term.name] = v; total = total + term.weight * v
-        terms.update(aux.get('metrics', {}))            # per-sample diagnostics a plan wants logged (not in the loss)
+        terms.update(aux.metrics)                       # per-sample diagnostics a plan wants logged (not in the loss)
         return dict(loss=total, **terms, aux=aux)
 
     def denoising_loss(self, model, x0, x_t, y, t, noise, plan=None):
@@ -217,7 +221,7 @@ class Oracle(torch.nn.Module):
     def __init__(self, fn): super().__init__(); self.fn = fn
     def forward(self, x, t, y=None, plan=None, return_aux=False):
         out = self.fn(x, t, y)
-        return (out, {}) if return_aux else out
+        return (out, Aux()) if return_aux else out
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #9b96e23a
 @OBJECTIVES.register('velocity')

@@ -22,12 +22,12 @@ class NoiseProcess:
     "Base class: $x_t = \\alpha(t) x_0 + \\sigma(t) \\epsilon$ on a native time `t`; see the table above."
     discrete = False
     name = 'process'
-    def alpha(self, t): raise NotImplementedError
-    def sigma(self, t): raise NotImplementedError
+    def alpha(self, t): "Signal scale α(t) at native times `t`."; raise NotImplementedError
+    def sigma(self, t): "Noise scale σ(t) at native times `t`."; raise NotImplementedError
     def t_of_u(self, u): "Native time at noise level `u` (0 data, 1 noise)."; raise NotImplementedError
     def u_of_t(self, t): "Noise level of native time `t`."; raise NotImplementedError
     def model_time(self, t): "What the network's timestep embedder receives."; return t
-    def t_of_logsnr(self, lam, data_std=1.0): raise NotImplementedError
+    def t_of_logsnr(self, lam, data_std=1.0): "Native time whose log-SNR is `lam`."; raise NotImplementedError
 
     def logsnr(self, t, data_std=1.0):
         "Extended log-SNR $\\log(s^2\\alpha^2/\\sigma^2)$ for data of std `data_std` (FasterDiT §3)."

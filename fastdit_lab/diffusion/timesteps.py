@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
-from ..core import FastditError, Registry, check
+from ..core import METHODS_HINT, Capabilities, FastditError, Registry, check
 from .process import NoiseProcess, EDM, DDPM
 
 # %% auto #0
@@ -19,25 +19,30 @@ __all__ = ['SAMPLERS', 'TimestepSampler', 'Uniform', 'LogitNormal', 'Stratified'
 class TimestepSampler:
     "Base sampler: draws noise levels `u` ∈ [0, 1] (0 data, 1 noise) and maps them to the process's time."
     name = 'sampler'
+    caps = Capabilities()
     def __init__(self, process:NoiseProcess): self.process = process
     def sample_u(self, n:int, device, x0=None) -> torch.Tensor: raise NotImplementedError
-    def density(self, u) -> np.ndarray: raise NotImplementedError
 
     def sample(self, n:int, device=None, x0=None):
-        "`n` native timesteps on `device` and their loss weights."
+        "`n` native timesteps on `device` and their loss weights (ones, or an importance correction)."
         u = self.sample_u(n, device, x0)
         return self.process.t_of_u(u).to(device), torch.ones(n, device=device)
 
-    def update(self, t, per_sample_loss, step:int): pass
-    # samplers that measure the effect of an update (the adaptive sampler) see the trainer around the optimizer step
-    def before_step(self, trainer): pass
-    def after_step(self, trainer): pass
-    def state_dict(self) -> dict: return {}
+    def update(self, t, per_sample_loss, step:int):
+        "Learn from the per-sample losses [B] at times `t` of training step `step` (static samplers: nothing)."
+
+    def density(self, u) -> np.ndarray:
+        "Probability density over the noise levels `u` (for the SNR analysis and the dashboards)."
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        "What must survive a resume (static samplers: nothing)."
+        return {}
     def load_state_dict(self, state:dict): pass
     def spec(self) -> dict: return {'name': self.name}
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.spec().items() if k != 'name')})"
 
-SAMPLERS = Registry('timestep sampler')
+SAMPLERS = Registry('timestep sampler', METHODS_HINT)
 
 # %% ../../nbs/02_diffusion.timesteps.ipynb #0916eb3c
 @SAMPLERS.register('uniform')

@@ -11,14 +11,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ..core import check
+from fastcore.basics import patch
+from ..core import Capabilities, check
 from ..diffusion.process import NoiseProcess
 from ..diffusion.timesteps import SAMPLERS, TimestepSampler
+from ..train.callback import Callback
 from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
-__all__ = ['BetaPolicy', 'CategoricalPolicy', 'f_regression_select', 'AdaptiveSampler']
+__all__ = ['BetaPolicy', 'CategoricalPolicy', 'f_regression_select', 'AdaptiveSampler', 'UpdateEffectCallback']
 
 # %% ../../nbs/21_methods.adaptive.ipynb #714e0fc3
 class BetaPolicy(nn.Module):
@@ -74,7 +76,6 @@ class AdaptiveSampler(TimestepSampler):
         self.policy, self.opt, self.in_channels = None, None, None
         self.forward_samples, self.last = 0, None
 
-    # --- the policy --------------------------------------------------------------------------------------
     def _ensure_policy(self, in_channels:int, device):
         if self.policy is None:
             self.in_channels = in_channels
@@ -108,88 +109,106 @@ class AdaptiveSampler(TimestepSampler):
             lp = d.log_prob(u.to(dev)[:, None].expand(-1, x0.shape[0]))                # [len(u), B]
         return lp.exp().mean(1).cpu().double().numpy()
 
-    # --- measuring the effect of an update ----------------------------------------------------------------------
-    def _losses(self, tr, x0, y, u, noise):
+# %% ../../nbs/21_methods.adaptive.ipynb #ebf3277d
+@patch
+def state_dict(self:AdaptiveSampler):
+    s = dict(selected=list(self.selected), deltas=[torch.from_numpy(d) for d in self.deltas], totals=list(self.totals),
+             forward_samples=self.forward_samples, in_channels=self.in_channels)
+    if self.policy is not None:
+        s['policy'] = {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}; s['opt'] = self.opt.state_dict()
+    return s
+
+@patch
+def load_state_dict(self:AdaptiveSampler, s):
+    if not s: return
+    self.selected, self.totals = list(s['selected']), list(s['totals'])
+    self.deltas = [np.asarray(d, dtype=np.float64) for d in s['deltas']]
+    self.forward_samples = s['forward_samples']
+    if s.get('policy') is not None:
+        self._ensure_policy(s['in_channels'], 'cpu')
+        self.policy.load_state_dict(s['policy']); self.opt.load_state_dict(s['opt'])
+
+@patch
+def spec(self:AdaptiveSampler):
+    return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
+                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
+
+# %% ../../nbs/21_methods.adaptive.ipynb #44b37fa0
+@patch
+def learn(self:AdaptiveSampler, delta:torch.Tensor, reward:torch.Tensor, reduce=None):
+    "Record the sweep's decreases `delta` [sweep] and take a REINFORCE step on this batch's noise levels with `reward` [B]."
+    if reduce is not None: delta = reduce(delta)                                   # identical history on every rank
+    self.deltas.append(delta.cpu().double().numpy()); self.totals.append(float(delta.sum()))
+    self.deltas, self.totals = self.deltas[-self.history:], self.totals[-self.history:]
+    if len(self.totals) > 1:
+        self.selected = f_regression_select(np.stack(self.deltas), np.array(self.totals), self.n_select)
+    x0, u = self.last
+    d = self.policy.dist(x0)
+    loss = -(d.log_prob(u.float()) * reward.detach()).mean() - self.entropy_coef * d.entropy().mean()
+    self.opt.zero_grad(set_to_none=True); loss.backward()
+    if reduce is not None:                                                         # the policy stays identical
+        for p in self.policy.parameters():
+            if p.grad is not None: p.grad = reduce(p.grad)
+    torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
+    self.opt.step()
+    self.last_reward = float(reward.mean())
+
+# %% ../../nbs/21_methods.adaptive.ipynb #32ff17e4
+class UpdateEffectCallback(Callback):
+    "For the adaptive sampler: per-timestep losses just before and after every `every`-th update, and the policy step."
+    order = 60                                # before the instruments, grids and checkpoints see the step
+    def __init__(self): self.before = None
+
+    def _losses(self, tr, s, x0, y, u, noise):
         "Per-sample training losses at noise levels `u` with fixed `noise` (no grad, live weights)."
         with torch.no_grad(), tr.accelerator.autocast():
-            t = self.process.t_of_u(u).to(x0.device)
-            return tr.objective.loss(tr.net, x0, y, t, noise, plan=tr.plan)['loss'].float()
+            t = s.process.t_of_u(u).to(x0.device)
+            return tr.objective.loss(tr.net, x0, y, t, noise, plan=tr.plan, step=self.at)['loss'].float()
 
-    def _sweep(self, tr):
-        x, y, u, noise = self._probe
-        return self._losses(tr, x.expand(len(u), *x.shape[1:]), None if y is None else y.expand(len(u)), u, noise)
-
-    def _at_selected(self, tr):
-        x0, y, noise = self._batch
-        sel_u = self.sweep_u[self.selected]
-        return torch.stack([self._losses(tr, x0, y, sel_u[j].expand(x0.shape[0]), noise[j]) for j in range(len(sel_u))], 1)
-
-    def before_step(self, tr):
-        if tr.step % self.every or self.last is None: return
+    def measure(self, tr, s):
+        "(losses over the probe's sweep [sweep], the batch's losses at the selected levels [B, n_select])."
+        (x, y, u, noise), (x0, yb, noise_b) = self.probe, self.batch
         was = tr.net.training; tr.net.eval()
         try:
-            g = torch.Generator(device=tr.device).manual_seed(tr.cfg.seed * 7919 + tr.step)   # common random numbers
-            j = int(torch.randint(0, tr.x0.shape[0], (1,), generator=g, device=tr.device))
-            x, y = tr.x0[j:j + 1], (tr.y[j:j + 1] if tr.y is not None else None)
-            noise = torch.randn((self.sweep, *x.shape[1:]), generator=g, device=tr.device)
-            self._probe = (x, y, self.sweep_u.to(tr.device), noise)
-            self._batch = (tr.x0, tr.y, torch.randn((self.n_select, *tr.x0.shape), generator=g, device=tr.device))
-            self._before_sweep, self._before_sel = self._sweep(tr), self._at_selected(tr)
+            sweep = self._losses(tr, s, x.expand(len(u), *x.shape[1:]), None if y is None else y.expand(len(u)), u, noise)
+            sel_u = s.sweep_u[s.selected]
+            sel = torch.stack([self._losses(tr, s, x0, yb, sel_u[j].expand(x0.shape[0]), noise_b[j])
+                               for j in range(len(sel_u))], 1)
         finally: tr.net.train(was)
-        self.forward_samples += self.sweep + self.n_select * tr.x0.shape[0]
+        s.forward_samples += s.sweep + s.n_select * x0.shape[0]
+        return sweep, sel
 
-    def after_step(self, tr):
-        if tr.step % self.every or self.last is None or not hasattr(self, '_before_sweep'): return
-        was = tr.net.training; tr.net.eval()
-        try: after_sweep, after_sel = self._sweep(tr), self._at_selected(tr)
-        finally: tr.net.train(was)
-        self.forward_samples += self.sweep + self.n_select * tr.x0.shape[0]
-        delta = self._before_sweep - after_sweep                                       # [sweep], positive = improved
-        reward = (self._before_sel - after_sel).sum(1)                                 # [B]
-        acc = tr.accelerator
-        if acc.num_processes > 1: delta = acc.reduce(delta, 'mean')                    # identical history on every rank
-        self.deltas.append(delta.cpu().double().numpy()); self.totals.append(float(delta.sum()))
-        self.deltas, self.totals = self.deltas[-self.history:], self.totals[-self.history:]
-        if len(self.totals) > 1: self.selected = f_regression_select(np.stack(self.deltas), np.array(self.totals), self.n_select)
-        # REINFORCE with an entropy bonus, on this step's batch and the noise levels it was trained at
-        x0, u = self.last
-        d = self.policy.dist(x0)
-        loss = -(d.log_prob(u.float()) * reward.detach()).mean() - self.entropy_coef * d.entropy().mean()
-        self.opt.zero_grad(set_to_none=True); loss.backward()
-        if acc.num_processes > 1:                                                       # the policy stays identical
-            for p in self.policy.parameters():
-                if p.grad is not None: p.grad = acc.reduce(p.grad, 'mean')
-        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
-        self.opt.step()
-        self.last_reward = float(reward.mean())
-        del self._before_sweep, self._before_sel
-        if tr.store is not None:
-            edges = np.linspace(0, 1, 51)
-            tr.store.log_tbins(tr.step + 1, 'sampler/policy', self.density((edges[1:] + edges[:-1]) / 2, x0), edges=edges)
-            tr.store.log_tbins(tr.step + 1, 'sampler/loss_decrease', delta.cpu().double().numpy(),
-                               edges=np.linspace(0, 1, self.sweep + 1))
-            tr.store.log_scalars(tr.step + 1, **{'sampler/reward': self.last_reward, 'sampler/forward_samples': float(self.forward_samples)},
-                                 **{f'sampler/selected_u_{i}': float(self.sweep_u[s]) for i, s in enumerate(self.selected)})
+    def before_optimizer_step(self, tr):
+        s, self.before = tr.sampler, None
+        if not isinstance(s, AdaptiveSampler) or tr.step % s.every or s.last is None: return
+        g = torch.Generator(device=tr.device).manual_seed(tr.cfg.seed * 7919 + tr.step)   # common random numbers
+        j = int(torch.randint(0, tr.x0.shape[0], (1,), generator=g, device=tr.device))
+        x, y = tr.x0[j:j + 1], (tr.y[j:j + 1] if tr.y is not None else None)
+        noise = torch.randn((s.sweep, *x.shape[1:]), generator=g, device=tr.device)
+        self.probe = (x, y, s.sweep_u.to(tr.device), noise)
+        self.batch = (tr.x0, tr.y, torch.randn((s.n_select, *tr.x0.shape), generator=g, device=tr.device))
+        self.at = tr.step
+        self.before = self.measure(tr, s)
 
-    # --- state ----------------------------------------------------------------------------------------------------
-    def state_dict(self):
-        s = dict(selected=list(self.selected), deltas=[torch.from_numpy(d) for d in self.deltas], totals=list(self.totals),
-                 forward_samples=self.forward_samples, in_channels=self.in_channels)
-        if self.policy is not None:
-            s['policy'] = {k: v.detach().cpu() for k, v in self.policy.state_dict().items()}; s['opt'] = self.opt.state_dict()
-        return s
-    def load_state_dict(self, s):
-        if not s: return
-        self.selected, self.totals = list(s['selected']), list(s['totals'])
-        self.deltas = [np.asarray(d, dtype=np.float64) for d in s['deltas']]
-        self.forward_samples = s['forward_samples']
-        if s.get('policy') is not None:
-            self._ensure_policy(s['in_channels'], 'cpu')
-            self.policy.load_state_dict(s['policy']); self.opt.load_state_dict(s['opt'])
-    def spec(self):
-        return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
-                    history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
+    def after_optimizer_step(self, tr):
+        if self.before is None: return
+        s, acc = tr.sampler, tr.accelerator
+        (b_sweep, b_sel), (a_sweep, a_sel) = self.before, self.measure(tr, s)
+        delta, reward = b_sweep - a_sweep, (b_sel - a_sel).sum(1)                 # positive = the update improved it
+        s.learn(delta, reward, (lambda v: acc.reduce(v, 'mean')) if acc.num_processes > 1 else None)
+        self.before = None
+        if tr.store is None: return
+        edges = np.linspace(0, 1, 51)
+        tr.store.log_tbins(tr.step, 'sampler/policy', s.density((edges[1:] + edges[:-1]) / 2, s.last[0]), edges=edges)
+        tr.store.log_tbins(tr.step, 'sampler/loss_decrease', s.deltas[-1], edges=np.linspace(0, 1, s.sweep + 1))
+        tr.store.log_scalars(tr.step, **{'sampler/reward': s.last_reward, 'sampler/forward_samples': float(s.forward_samples)},
+                             **{f'sampler/selected_u_{i}': float(s.sweep_u[k]) for i, k in enumerate(s.selected)})
 
+AdaptiveSampler.caps = Capabilities(callbacks=(UpdateEffectCallback,),
+                                    not_shardable='The adaptive sampler measures per-timestep losses of the whole model, '
+                                                  'which FSDP shards; train it without --fsdp (DDP).')
+
+# %% ../../nbs/21_methods.adaptive.ipynb #963b2108
 register_recipe('adaptive', 'DiT with the adaptive timestep sampler of Kim et al. (arXiv 2411.09998): policy every 40 steps.',
                 base='dit', sampler={'name': 'adaptive', 'policy': 'beta', 'every': 40, 'n_select': 3, 'history': 20})
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ..core import check
+from ..core import Aux, Capabilities, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
-from ..models.dit import DIT_SIZES, MODELS, PLANS, DiT, TokenPlan, modulate
+from ..models.dit import PLANS, DiT, TokenPlan, modulate, register_sizes
 from ..models.flops import dit_macs
 from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
@@ -38,6 +38,8 @@ class BlockRouter(nn.Module):
 
 class DyDiT(DiT):
     "A DiT with DyDiT's routers; `plan=None` runs the complete (dense) model, the `dydit` plan the dynamic one."
+    caps = Capabilities(not_shardable="DyDiT's gated blocks call a block's layers directly, which FSDP does not "
+                                      'gather; fine-tune DyDiT without --fsdp (DDP).')
     def __init__(self, router_lr_mult:float=1.0, **kw):
         # router_lr_mult: the routers' learning rate relative to the rest (the reference uses 1 over 150k+ steps; Adam
         # moves a bias by about lr per step, so short fine-tunes need a larger one to leave the initial 15 / 35)
@@ -61,14 +63,7 @@ class DyDiT(DiT):
             nn.init.constant_(r.head.bias, 15.0); nn.init.constant_(r.mlp.bias, 15.0)
             nn.init.zeros_(r.token[0].bias); nn.init.constant_(r.token[2].bias, 35.0)
 
-def _dydit_factory(size, patch):
-    depth, width, heads = DIT_SIZES[size]
-    def f(**kw): return DyDiT(**{**dict(depth=depth, hidden_size=width, num_heads=heads, patch_size=patch), **kw})
-    f.__name__ = f'DyDiT_{size}_{patch}'
-    return f
-
-for _s in DIT_SIZES:
-    for _p in (2, 4, 8): MODELS[f'DyDiT-{_s}/{_p}'] = _dydit_factory(_s, _p)
+register_sizes('DyDiT', DyDiT)
 
 # %% ../../nbs/24_methods.dydit.ipynb #4c246573
 def _gates(model, i, t_emb, tau, training):
@@ -120,37 +115,44 @@ def block_costs(num_tokens:int, hidden:int) -> tuple[float, float]:
     N, D = num_tokens, hidden
     return 4 * N * D * D + 2 * N * N * D, 8 * N * D * D
 
-def flops_ratio(aux:dict, hidden:int) -> torch.Tensor:
+def flops_ratio(aux:Aux, hidden:int) -> torch.Tensor:
     "Per sample, dynamic / dense block MACs: Σ_l (a_l F_attn + g_l s_l F_mlp) / (L (F_attn + F_mlp))."
-    a, g, s = aux['head_masks'].mean(-1), aux['mlp_masks'].mean(-1), aux['token_masks'].mean(-1)    # (B, L)
-    fa, fm = block_costs(aux['token_masks'].shape[-1], hidden)
+    a, g, s = aux.head_gates.mean(-1), aux.mlp_gates.mean(-1), aux.token_gates.mean(-1)    # (B, L)
+    fa, fm = block_costs(aux.token_gates.shape[-1], hidden)
     return (a * fa + g * s * fm).sum(1) / (a.shape[1] * (fa + fm))
 
-def dynamic_macs(model, aux:dict) -> torch.Tensor:
+def dynamic_macs(model, aux:Aux) -> torch.Tensor:
     "Real forward MACs per sample [B] of the dynamic model from the gates in `aux`."
     cfg, N = model.config, model.num_tokens
     D, H, L, p = cfg['hidden_size'], model.num_heads, cfg['depth'], cfg['patch_size']
     dh, Hd = D // H, model.blocks[0].mlp.fc1.out_features
-    heads = aux['head_masks'].detach().sum(-1) * dh                    # active attention width per block (B, L)
-    mlp = aux['mlp_masks'].detach().sum(-1) * (Hd / H)                 # active MLP width
-    toks = aux['token_masks'].detach().sum(-1)                          # tokens running the MLP
+    heads = aux.head_gates.detach().sum(-1) * dh                    # active attention width per block (B, L)
+    mlp = aux.mlp_gates.detach().sum(-1) * (Hd / H)                 # active MLP width
+    toks = aux.token_gates.detach().sum(-1)                          # tokens running the MLP
     per_block = 6 * D * D + 4 * N * D * heads + 2 * N * N * heads + 2 * toks * D * mlp
     routers = L * (2 * D * (H - 1) + N * (D * (D // 16) + D // 16))
     fixed = dit_macs(L, D, N, p, cfg['in_channels'], model.out_channels, cfg['mlp_ratio'], [0] * L)
     return per_block.sum(1) + routers + fixed['embed'] + fixed['final']
 
+# %% ../../nbs/24_methods.dydit.ipynb #93b8addf
+register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
+                       'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
+                       title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
+extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks')})
+
+# %% ../../nbs/24_methods.dydit.ipynb #1a248398
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
     "DyDiT's dynamic forward: TDW head/group gates from t and SDT token gates; sliced weights in eval mode."
-    inference = True
+    caps = Capabilities(inference=True)             # samplers run it too: the sliced path is DyDiT's speed-up
     def __init__(self, tau:float=5.0, sliced:bool=True):
         check(tau > 0, f'tau must be positive, got {tau}.')
         self.tau, self.sliced = tau, sliced
 
-    def run(self, model, x, c, aux:dict):
-        check(hasattr(model, 'routers'), f'The dydit plan needs a model with routers; use a DyDiT-* model (e.g. '
+    def run(self, model, x, c, aux:Aux):
+        check(isinstance(model, DyDiT), f'The dydit plan needs a model with routers; use a DyDiT-* model (e.g. '
                                          f'--model DyDiT-S/2) instead of {type(model).__name__}.')
-        t_emb, training = aux['t_emb'], model.training
+        t_emb, training = aux.t_emb, model.training
         fast = self.sliced and not training and bool((t_emb == t_emb[:1]).all())
         heads, groups, tokens = [], [], []
         for i in range(len(model.blocks)):
@@ -160,8 +162,8 @@ class DynamicPlan(TokenPlan):
                 head, group = head.expand(x.shape[0], -1), group.expand(x.shape[0], -1)
             else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training)
             heads.append(head); groups.append(group); tokens.append(tok)
-        aux.update(head_masks=torch.stack(heads, 1), mlp_masks=torch.stack(groups, 1), token_masks=torch.stack(tokens, 1))
-        aux.setdefault('metrics', {})['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
+        aux.head_gates, aux.mlp_gates, aux.token_gates = (torch.stack(g, 1) for g in (heads, groups, tokens))
+        aux.metrics['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
         return x
 
     @torch.no_grad()
@@ -171,16 +173,14 @@ class DynamicPlan(TokenPlan):
         dev = next(model.parameters()).device
         t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
         hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
-        return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(), 'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(),
-                'plan/width_u': u.numpy()}
+        return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(),
+                'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(), 'plan/width_u': u.numpy()}
+
+    def routing_arrays(self, model, process) -> dict:
+        "With each routing map: the head and MLP-group widths per noise level and block (`width_table`)."
+        return self.width_table(model, process)
 
     def spec(self) -> dict: return dict(name='dydit', tau=self.tau, sliced=self.sliced)
-
-# %% ../../nbs/24_methods.dydit.ipynb #93b8addf
-register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
-                       'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
-                       title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
-extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks')})
 
 # %% ../../nbs/24_methods.dydit.ipynb #8cdb08b7
 @LOSS_TERMS.register('flops')
@@ -194,9 +194,9 @@ class FlopsLoss(LossTerm):
         if step < self.hold_steps: return 1.0
         return 1.0 + (self.target - 1.0) * min(1.0, (step - self.hold_steps) / max(1, self.warmup_steps))
     def __call__(self, ctx:LossContext) -> torch.Tensor:
-        check('head_masks' in ctx.aux, "The flops loss needs the dydit plan (--plan dydit) to produce gates.")
-        r = flops_ratio(ctx.aux, ctx.aux['t_emb'].shape[-1])
-        return ((r.mean() - self.target_at(self.step)) ** 2).expand(r.shape[0])
+        check(ctx.aux.head_gates is not None, "The flops loss needs the dydit plan (--plan dydit) to produce gates.")
+        r = flops_ratio(ctx.aux, ctx.aux.t_emb.shape[-1])
+        return ((r.mean() - self.target_at(ctx.step)) ** 2).expand(r.shape[0])
     def spec(self): return dict(super().spec(), target=self.target, hold_steps=self.hold_steps, warmup_steps=self.warmup_steps)
 
 @LOSS_TERMS.register('complete_model')

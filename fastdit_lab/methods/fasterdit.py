@@ -33,7 +33,7 @@ class VelocityDirection(LossTerm):
         # for thousands of steps. Where a vector is shorter than `eps` its direction is undefined: cos = 0, no gradient.
         defined = (na2 > self.eps ** 2) & (nb2 > self.eps ** 2)
         cos = torch.where(defined, dot * torch.rsqrt(na2.clamp_min(self.eps ** 2)) * torch.rsqrt(nb2.clamp_min(self.eps ** 2)), 0.0)
-        return per_sample_mean(1 - cos, ctx.aux)                             # [B]; MaskDiT's mask is honoured
+        return per_sample_mean(1 - cos, ctx.aux)                             # [B]; a loss mask (MaskDiT) is honoured
     def spec(self): return dict(name='velocity_direction', weight=self.weight, eps=self.eps)
 
 # %% ../../nbs/20_methods.fasterdit.ipynb #0a019724

@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
-from ..core import check
+from fastcore.basics import patch
+from ..core import Aux, Route, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
-from ..models.dit import (DIT_SIZES, MODELS, PLANS, DiT, DiTBlock, FinalLayer, TokenPlan, gather_tokens,
+from ..models.dit import (PLANS, DiT, DiTBlock, FinalLayer, TokenPlan, gather_tokens, register_sizes,
                                     modulate, random_subset, scatter_tokens, sincos_2d)
 from ..models.flops import block_macs, dit_macs
 from ..train.config import register_recipe
@@ -60,39 +61,32 @@ class MaskDiT(DiT):
         for lin in (self.decoder_bridge.adaLN_modulation[-1], self.decoder_bridge.linear):
             nn.init.zeros_(lin.weight); nn.init.zeros_(lin.bias)
 
-    def head(self, x, c, aux:dict):
-        "Encoder tokens (all N, or the K visible ones of `aux['keep_idx']`) -> per-token pixels [B, N, p²·C]."
+    def head(self, x, c, aux:Aux):
+        "Encoder tokens (all N, or the K visible ones of `aux.keep_idx`) -> per-token pixels [B, N, p²·C]."
         h = self.decoder_bridge(x, c)
         B, N = h.shape[0], self.num_tokens
         if h.shape[1] < N:
-            h = scatter_tokens(self.mask_token.to(h.dtype).expand(B, N, -1), aux['keep_idx'], h)
+            h = scatter_tokens(self.mask_token.to(h.dtype).expand(B, N, -1), aux.keep_idx, h)
         else: h = h + 0 * self.mask_token.to(h.dtype)   # keeps the mask token in the graph (DDP) when nothing is masked
         h = h + self.decoder_pos_embed.to(h.dtype)
         for blk in self.decoder_blocks:
             h = checkpoint(blk, h, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(h, c)
         return self.final_layer(h, c)
 
-    def flops(self, plan:TokenPlan|None=None) -> dict:
-        "FLOPs per sample: encoder on the tokens of `plan`, bridge, decoder and final layer on all N tokens."
-        cfg, N = self.config, self.num_tokens
-        D, W, p = cfg['hidden_size'], cfg['decoder_width'], cfg['patch_size']
-        tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], N)
-        enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], tpb)
-        # a decoder block's adaLN maps the D-wide conditioning to 6 W-wide vectors
-        dec = cfg['decoder_depth'] * (block_macs(W, N, cfg['mlp_ratio']) - 6 * W * W + 6 * D * W)
-        macs = enc['embed'] + enc['blocks'] + (2 * D * D + tpb[-1] * D * W) + dec + (2 * D * W + N * W * p * p * self.out_channels)
-        return dict(forward_macs=macs, forward_flops=2 * macs, train_flops=6 * macs, block_macs=enc['blocks'] + dec)
+register_sizes('MaskDiT', MaskDiT, lambda size: dict(zip(('decoder_depth', 'decoder_width'), MASKDIT_DECODERS[size])))
 
-def _maskdit_factory(size, patch):
-    depth, width, heads = DIT_SIZES[size]
-    dd, dw = MASKDIT_DECODERS[size]
-    def f(**kw): return MaskDiT(**{**dict(depth=depth, hidden_size=width, num_heads=heads, patch_size=patch,
-                                          decoder_depth=dd, decoder_width=dw), **kw})
-    f.__name__ = f'MaskDiT_{size}_{patch}'
-    return f
-
-for _s in DIT_SIZES:
-    for _p in (2, 4, 8): MODELS[f'MaskDiT-{_s}/{_p}'] = _maskdit_factory(_s, _p)
+# %% ../../nbs/23_methods.maskdit.ipynb #c2ad6548
+@patch
+def flops(self:MaskDiT, plan:TokenPlan|None=None) -> dict:
+    "FLOPs per sample: encoder on the tokens of `plan`, bridge, decoder and final layer on all N tokens."
+    cfg, N = self.config, self.num_tokens
+    D, W, p = cfg['hidden_size'], cfg['decoder_width'], cfg['patch_size']
+    tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], N)
+    enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], tpb)
+    # a decoder block's adaLN maps the D-wide conditioning to 6 W-wide vectors
+    dec = cfg['decoder_depth'] * (block_macs(W, N, cfg['mlp_ratio']) - 6 * W * W + 6 * D * W)
+    macs = enc['embed'] + enc['blocks'] + (2 * D * D + tpb[-1] * D * W) + dec + (2 * D * W + N * W * p * p * self.out_channels)
+    return dict(forward_macs=macs, forward_flops=2 * macs, train_flops=6 * macs, block_macs=enc['blocks'] + dec)
 
 # %% ../../nbs/23_methods.maskdit.ipynb #f88e0c39
 @PLANS.register('maskdit')
@@ -104,16 +98,15 @@ class MaskPlan(TokenPlan):
 
     def visible(self, num_tokens:int) -> int: return max(1, int(num_tokens * (1 - self.mask_ratio)))
 
-    def run(self, model, x, c, aux:dict):
-        check(hasattr(model, 'decoder_blocks'), f'The maskdit plan needs a model with a decoder; use a MaskDiT-* model '
-                                                f'(e.g. --model MaskDiT-S/2) instead of {type(model).__name__}.')
+    def run(self, model, x, c, aux:Aux):
+        check(isinstance(model, MaskDiT), f'The maskdit plan needs a model with a decoder; use a MaskDiT-* model '
+                                          f'(e.g. --model MaskDiT-S/2) instead of {type(model).__name__}.')
         (B, N, _), depth = x.shape, len(model.blocks)
-        aux['patch_size'] = model.patch_size
-        if not model.training or self.mask_ratio == 0: return model.run_blocks(x, c, range(depth))
+        if not model.training or self.mask_ratio == 0: return self.run_span(model, x, c, aux, range(depth))
         idx = random_subset(B, N, self.visible(N), x.device, self.generator)
-        vis = torch.zeros(B, N, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
-        aux.update(keep_idx=idx, routes=[(0, depth - 1, idx)], loss_mask=vis, mae_mask=~vis)
-        return model.run_blocks(gather_tokens(x, idx), c, range(depth))
+        aux.keep_idx, aux.loss_mask = idx, torch.zeros(B, N, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
+        aux.routes.append(Route(0, depth - 1, idx))                  # the encoder ran the visible tokens only
+        return self.run_span(model, gather_tokens(x, idx), c, aux, range(depth))
 
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]: return [self.visible(num_tokens)] * depth
     def spec(self) -> dict: return dict(name='maskdit', mask_ratio=self.mask_ratio)
@@ -132,14 +125,14 @@ class MAELoss(LossTerm):
         check(target in ('noisy', 'clean'), f"mae target must be 'noisy' (reference) or 'clean', got {target!r}.")
         super().__init__(weight); self.target = target
     def __call__(self, ctx:LossContext) -> torch.Tensor:
-        m = ctx.aux.get('mae_mask')
-        if m is None: return ctx.x0.new_zeros(ctx.x0.shape[0], dtype=torch.float32)
-        p = ctx.aux['patch_size']
+        keep = ctx.aux.keep_idx
+        if keep is None: return ctx.x0.new_zeros(ctx.x0.shape[0], dtype=torch.float32)
+        p = ctx.aux.patch_size
         tgt = patchify((ctx.x_t if self.target == 'noisy' else ctx.x0).float(), p)
         tgt = (tgt - tgt.mean(-1, keepdim=True)) / (tgt.var(-1, keepdim=True) + 1e-6).sqrt()
         err = ((patchify(ctx.pred['x0'].float(), p) - tgt) ** 2).mean(-1)          # [B, N]
-        m = m.float()
-        return (err * m).sum(1) / m.sum(1).clamp_min(1)
+        masked = torch.ones_like(err).scatter_(1, keep, 0.0)                      # the tokens the encoder did not see
+        return (err * masked).sum(1) / masked.sum(1).clamp_min(1)
     def spec(self): return dict(super().spec(), target=self.target)
 
 # %% ../../nbs/23_methods.maskdit.ipynb #05c63894

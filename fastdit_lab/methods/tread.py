@@ -7,7 +7,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.tread.html.md"""
 # %% ../../nbs/22_methods.tread.ipynb #c09b5a09
 from __future__ import annotations
 import torch
-from ..core import check
+from ..core import Aux, Route, check
 from ..models.dit import PLANS, TokenPlan, gather_tokens, random_subset, scatter_tokens
 from ..train.config import register_recipe
 
@@ -40,17 +40,17 @@ class TreadPlan(TokenPlan):
             out.append((s, e, r['ratio'])); prev_end = e
         return out
 
-    def run(self, model, x, c, aux:dict):
+    def run(self, model, x, c, aux:Aux):
         depth, (B, N, _) = len(model.blocks), x.shape
-        if not (model.training or self.force): return model.run_blocks(x, c, range(depth))
-        aux['routes'], i = [], 0
+        if not (model.training or self.force): return self.run_span(model, x, c, aux, range(depth))
+        i = 0
         for s, e, ratio in self.resolved(depth):
-            x = model.run_blocks(x, c, range(i, s))
+            x = self.run_span(model, x, c, aux, range(i, s))
             idx = random_subset(B, N, N - int(N * ratio), x.device, self.generator)     # [B, K]
             # the routed rows of `x` are the state entering block s; scatter is out of place
-            x = scatter_tokens(x, idx, model.run_blocks(gather_tokens(x, idx), c, range(s, e + 1)))
-            aux['routes'].append((s, e, idx)); i = e + 1
-        return model.run_blocks(x, c, range(i, depth))
+            x = scatter_tokens(x, idx, self.run_span(model, gather_tokens(x, idx), c, aux, range(s, e + 1)))
+            aux.routes.append(Route(s, e, idx)); i = e + 1
+        return self.run_span(model, x, c, aux, range(i, depth))
 
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
         n = [num_tokens] * depth

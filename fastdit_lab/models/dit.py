@@ -13,12 +13,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from ..core import FastditError, Registry, check
+from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, Route, check
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PLANS', 'DIT_SIZES', 'MODELS', 'modulate', 'PatchEmbed', 'TimestepEmbedder', 'LabelEmbedder', 'sincos_1d',
-           'sincos_2d', 'Attention', 'Mlp', 'DiTBlock', 'FinalLayer', 'TokenPlan', 'random_subset', 'gather_tokens',
-           'scatter_tokens', 'processed_map', 'DiT', 'make_model', 'read_state_dict', 'load_dit_weights']
+           'sincos_2d', 'Attention', 'Mlp', 'DiTBlock', 'FinalLayer', 'TokenPlan', 'inference_plan', 'random_subset',
+           'gather_tokens', 'scatter_tokens', 'DiT', 'register_sizes', 'make_model', 'read_state_dict',
+           'load_dit_weights']
 
 # %% ../../nbs/05_models.dit.ipynb #75ecd613
 def modulate(x, shift, scale):
@@ -129,17 +131,29 @@ class FinalLayer(nn.Module):
 
 # %% ../../nbs/05_models.dit.ipynb #c1edd1a2
 class TokenPlan:
-    "Runs the blocks of a DiT on tokens `x` [B, N, D] with conditioning `c`; the base plan is dense."
-    generator = None
-    inference = False           # True: samplers use the plan too (DyDiT); False: a training-time plan (TREAD, MaskDiT)
-    def run(self, model, x, c, aux:dict): return model.run_blocks(x, c, range(len(model.blocks)))
-    def spec(self) -> dict: return {'name': 'dense'}
+    "Decides, per batch, which tokens the blocks of a DiT run on, and records it in `aux`; the base plan is dense."
+    caps = Capabilities()               # caps.inference: samplers run the plan too (DyDiT); else training only
+    generator = None                    # a torch.Generator for the plan's random choices (None: the global RNG)
+    def run(self, model, x, c, aux:Aux):
+        "Run all blocks of `model` on tokens `x` [B, N, D] with conditioning `c` [B, D]; the tokens after the last."
+        return self.run_span(model, x, c, aux, range(len(model.blocks)))
+    def run_span(self, model, x, c, aux:Aux, blocks):
+        "Run `blocks` in order on `x` (densely here); the seam where a composite plan nests another plan in a span."
+        return model.run_blocks(x, c, blocks)
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
-        "Tokens each block processes (for FLOP counting)."
+        "Tokens each block processes (for FLOP counting), given the `num_tokens` that enter the plan."
         return [num_tokens] * depth
+    def routing_arrays(self, model, process) -> dict:
+        "Arrays to record beside each routing map (e.g. per-block widths per noise level); none for most plans."
+        return {}
+    def spec(self) -> dict: return {'name': 'dense'}
 
-PLANS = Registry('token plan')
+PLANS = Registry('token plan', METHODS_HINT)
 PLANS['dense'] = TokenPlan
+
+def inference_plan(plan:TokenPlan|None) -> TokenPlan|None:
+    "`plan` when samplers run it too (`caps.inference`), else None: training-time plans sample densely."
+    return plan if plan is not None and plan.caps.inference else None
 
 def random_subset(B:int, N:int, K:int, device=None, generator=None) -> torch.Tensor:
     "Indices [B, K] of an independent random subset of `K` of `N` tokens per sample (sorted)."
@@ -154,18 +168,10 @@ def scatter_tokens(base, idx, xk):
     "Copy of `base` [B, N, D] with rows `idx` [B, K] replaced by `xk` [B, K, D] (out of place)."
     return base.scatter(1, idx.unsqueeze(-1).expand(-1, -1, base.shape[-1]), xk)
 
-def processed_map(aux:dict, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
-    "Bool [B, depth, N]: which tokens each block processed, from the routes a plan recorded in `aux`."
-    m = torch.ones(batch, depth, num_tokens, dtype=torch.bool)
-    for first, last, idx in aux.get('routes', []):
-        sel = torch.zeros(batch, num_tokens, dtype=torch.bool).scatter_(1, idx.cpu(), True)
-        m[:, first:last + 1] = sel[:, None]
-    if aux.get('token_masks') is not None: m &= aux['token_masks'].detach().cpu() > 0.5
-    return m
-
 # %% ../../nbs/05_models.dit.ipynb #b542c09f
 class DiT(nn.Module):
     "Diffusion Transformer (Peebles & Xie 2023) with adaLN-Zero blocks; `learn_sigma` doubles the output channels."
+    caps = Capabilities()
     def __init__(self, input_size:int=32, patch_size:int=2, in_channels:int=4, hidden_size:int=1152, depth:int=28,
                  num_heads:int=16, mlp_ratio:float=4.0, class_dropout_prob:float=0.1, num_classes:int=1000,
                  learn_sigma:bool=True):
@@ -208,53 +214,68 @@ class DiT(nn.Module):
         nn.init.zeros_(self.final_layer.adaLN_modulation[-1].weight); nn.init.zeros_(self.final_layer.adaLN_modulation[-1].bias)
         nn.init.zeros_(self.final_layer.linear.weight); nn.init.zeros_(self.final_layer.linear.bias)
 
-    def unpatchify(self, x):
-        "(B, N, p²·C) tokens -> (B, C, H, W) image."
-        c, p = self.out_channels, self.patch_size
-        h = w = int(x.shape[1] ** 0.5)
-        x = x.reshape(x.shape[0], h, w, p, p, c)
-        return torch.einsum('nhwpqc->nchpwq', x).reshape(x.shape[0], c, h * p, w * p)
+# %% ../../nbs/05_models.dit.ipynb #c9c1d00d
+@patch
+def embed(self:DiT, x, t, y, aux:Aux|None=None):
+    "Tokens with positions [B, N, D] and the conditioning vector c [B, D]; the timestep embedding goes to `aux.t_emb`."
+    check(x.shape[-2:] == (self.input_size, self.input_size),
+          f'The model was built for {self.input_size}×{self.input_size} inputs, got {tuple(x.shape[-2:])}.')
+    c = t_emb = self.t_embedder(t)
+    if aux is not None: aux.t_emb = t_emb
+    if self.y_embedder is not None: c = c + self.y_embedder(y, self.training)
+    return self.x_embedder(x) + self.pos_embed, c
 
-    def embed(self, x, t, y, aux:dict|None=None):
-        "Tokens with positions [B, N, D] and conditioning vector c [B, D]; the timestep embedding goes to `aux['t_emb']`."
-        check(x.shape[-2:] == (self.input_size, self.input_size),
-              f'The model was built for {self.input_size}×{self.input_size} inputs, got {tuple(x.shape[-2:])}.')
-        c = t_emb = self.t_embedder(t)
-        if aux is not None: aux['t_emb'] = t_emb
-        if self.y_embedder is not None: c = c + self.y_embedder(y, self.training)
-        return self.x_embedder(x) + self.pos_embed, c
+@patch
+def run_blocks(self:DiT, x, c, indices):
+    "Run the blocks `indices` in order (with activation checkpointing when enabled)."
+    for i in indices:
+        blk = self.blocks[i]
+        x = checkpoint(blk, x, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(x, c)
+    return x
 
-    def run_blocks(self, x, c, indices):
-        "Run the blocks `indices` in order (with activation checkpointing when enabled)."
-        for i in indices:
-            blk = self.blocks[i]
-            x = checkpoint(blk, x, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(x, c)
-        return x
+@patch
+def head(self:DiT, x, c, aux:Aux):
+    "Tokens after the blocks -> per-token pixels [B, N, p²·out_channels] (MaskDiT puts its decoder here)."
+    return self.final_layer(x, c)
 
-    def forward(self, x, t, y=None, plan:TokenPlan|None=None, return_aux:bool=False):
-        "Output [B, out_channels, H, W] for inputs `x` [B, C, H, W], times `t` [B], labels `y` [B]."
-        aux = {}
-        x, c = self.embed(x, t, y, aux if plan is not None else None)        # (B, N, D), (B, D)
-        x = self.run_blocks(x, c, range(len(self.blocks))) if plan is None else plan.run(self, x, c, aux)
-        x = self.unpatchify(self.head(x, c, aux))                            # (B, out_channels, H, W)
-        return (x, aux) if return_aux else x
+@patch
+def unpatchify(self:DiT, x):
+    "(B, N, p²·C) tokens -> (B, C, H, W) image."
+    c, p = self.out_channels, self.patch_size
+    h = w = int(x.shape[1] ** 0.5)
+    x = x.reshape(x.shape[0], h, w, p, p, c)
+    return torch.einsum('nhwpqc->nchpwq', x).reshape(x.shape[0], c, h * p, w * p)
 
-    def head(self, x, c, aux:dict):
-        "Tokens after the blocks -> per-token pixels [B, N, p²·out_channels] (MaskDiT puts its decoder here)."
-        return self.final_layer(x, c)
+@patch
+def forward(self:DiT, x, t, y=None, plan:TokenPlan|None=None, return_aux:bool=False):
+    "Output [B, out_channels, H, W] for inputs `x` [B, C, H, W], times `t` [B], labels `y` [B]; and the `Aux`."
+    aux = Aux(patch_size=self.patch_size)
+    x, c = self.embed(x, t, y, aux)                                          # (B, N, D), (B, D)
+    x = self.run_blocks(x, c, range(len(self.blocks))) if plan is None else plan.run(self, x, c, aux)
+    x = self.unpatchify(self.head(x, c, aux))                                # (B, out_channels, H, W)
+    return (x, aux) if return_aux else x
+
+@patch
+def param_groups(self:DiT) -> list[dict]:
+    "Optimizer parameter groups (a group may carry an `lr_mult`); one group here, models with routers split theirs."
+    return [dict(params=list(self.parameters()))]
 
 # %% ../../nbs/05_models.dit.ipynb #f19f6669
 DIT_SIZES = {'S': (12, 384, 6), 'B': (12, 768, 12), 'L': (24, 1024, 16), 'XL': (28, 1152, 16), 'T': (6, 192, 3)}
-MODELS = Registry('model')
+MODELS = Registry('model', METHODS_HINT)
 
-def _dit_factory(size, patch):
-    depth, width, heads = DIT_SIZES[size]
-    def f(**kw): return DiT(**{**dict(depth=depth, hidden_size=width, num_heads=heads, patch_size=patch), **kw})   # kw may resize
-    f.__name__ = f'DiT_{size}_{patch}'
-    return f
+def register_sizes(prefix:str, cls, per_size=lambda size: {}, patches=(2, 4, 8)):
+    "Register `{prefix}-{size}/{patch}` for every size of DIT_SIZES, building `cls` (plus `per_size(size)` options)."
+    def factory(size, patch):
+        depth, width, heads = DIT_SIZES[size]
+        base = dict(depth=depth, hidden_size=width, num_heads=heads, patch_size=patch, **per_size(size))
+        def f(**kw): return cls(**{**base, **kw})                           # kw may resize (model_args)
+        f.__name__ = f'{prefix}_{size}_{patch}'
+        return f
+    for size in DIT_SIZES:
+        for patch in patches: MODELS[f'{prefix}-{size}/{patch}'] = factory(size, patch)
 
-for _s in DIT_SIZES:
-    for _p in (2, 4, 8): MODELS[f'DiT-{_s}/{_p}'] = _dit_factory(_s, _p)
+register_sizes('DiT', DiT)
 
 def make_model(name:str, **kw) -> nn.Module:
     "Build a registered model, e.g. `make_model('DiT-XL/2', input_size=32)`; `kw` may also override the size (`depth=12`)."

@@ -15,7 +15,8 @@ from ..core import FastditError, check
 
 # %% auto #0
 __all__ = ['to_safe', 'save_checkpoint', 'list_checkpoints', 'clean_partial', 'CorruptCheckpoint', 'load_checkpoint',
-           'load_latest']
+           'load_latest', 'is_sharded', 'model_state_dict', 'optimizer_state_dict', 'load_optimizer_state_dict',
+           'prepare_keeping_state', 'load_initial_weights']
 
 # %% ../../nbs/08_train.checkpoint.ipynb #8fa495bb
 def _sha256(path, chunk=1 << 22) -> str:
@@ -109,3 +110,66 @@ def load_latest(folder, map_location='cpu') -> dict|None:
         try: return dict(load_checkpoint(ck, map_location), path=ck)
         except CorruptCheckpoint as e: warnings.warn(f'Skipping damaged checkpoint: {e} Using the previous one.')
     return None
+
+# %% ../../nbs/08_train.checkpoint.ipynb #6b3b0e50
+def is_sharded(net:torch.nn.Module) -> bool:
+    "Whether `net`'s parameters are FSDP2 shards (DTensors)."
+    if not torch.distributed.is_available(): return False
+    from torch.distributed.tensor import DTensor
+    return any(isinstance(p, DTensor) for p in net.parameters())
+
+def _full_state(cpu:bool=True):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    return StateDictOptions(full_state_dict=True, cpu_offload=cpu)
+
+def _raw(opt):
+    "The torch optimizer inside accelerate's wrapper."
+    from accelerate.optimizer import AcceleratedOptimizer
+    return opt.optimizer if isinstance(opt, AcceleratedOptimizer) else opt
+
+def model_state_dict(net:torch.nn.Module) -> dict:
+    "Full weights of `net`; a sharded model's are gathered to CPU memory (a collective: every rank calls it)."
+    if not is_sharded(net): return net.state_dict()
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    return get_model_state_dict(net, options=_full_state())
+
+def optimizer_state_dict(net:torch.nn.Module, opt) -> tuple[dict, str]:
+    "`(state, format)`: 'index' (by parameter position) for a plain model, 'full' (by name; a collective) if sharded."
+    if not is_sharded(net): return opt.state_dict(), 'index'
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+    return get_optimizer_state_dict(net, _raw(opt), options=_full_state()), 'full'
+
+def load_optimizer_state_dict(net:torch.nn.Module, opt, state:dict, format:str='index'):
+    "Load `state` written by `optimizer_state_dict` in either `format` into `opt`, the optimizer of `net`."
+    if format == 'index': return opt.load_state_dict(state)
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+    set_optimizer_state_dict(net, _raw(opt), state, options=_full_state(cpu=False))
+
+def prepare_keeping_state(accelerator, model, net, opt):
+    "`accelerator.prepare(model, opt)`, keeping `opt`'s (resumed) state when FSDP2 shards `net` on the way."
+    from accelerate.utils import DistributedType
+    held = None
+    if accelerator.distributed_type == DistributedType.FSDP and opt.state:
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+        held = get_optimizer_state_dict(net, opt, options=_full_state(cpu=False)); opt.state.clear()
+    model, opt = accelerator.prepare(model, opt)
+    if held is not None: load_optimizer_state_dict(net, opt, held, 'full')
+    return model, opt
+
+# %% ../../nbs/08_train.checkpoint.ipynb #d619eb85
+def load_initial_weights(net:torch.nn.Module, src) -> str:
+    "Load the weights of `src` (run folder, checkpoint file, DiT .pt) that fit `net`; says how many were loaded."
+    from fastdit_lab.models.dit import load_dit_weights, read_state_dict
+    src = Path(src)
+    if src.is_dir():
+        ck = load_latest(src / 'checkpoints')
+        check(ck is not None, f'{src} has no valid checkpoint to initialise from; pass a run folder with checkpoints.')
+        src = ck['ema'] if ck['ema'] is not None else ck['model']
+    sd = read_state_dict(src)
+    own = net.state_dict()
+    hits = [k for k in own if k.removeprefix('module.') in sd or k in sd]
+    what = 'the checkpoint' if isinstance(src, dict) else src
+    check(hits, f'No weight of {what} fits this model; check the model size.')
+    load_dit_weights(net, sd, strict=False)
+    new = sorted({k.split('.')[0] for k in own if k not in sd})
+    return f'{len(hits)} of {len(own)} tensors loaded, {len(own) - len(hits)} new ({", ".join(new) or "none"})'

@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.store.html.md"""
 
 # %% ../../nbs/07_train.store.ipynb #39827057
 from __future__ import annotations
-import contextlib, dataclasses, fnmatch, io, json, re, sqlite3, threading, urllib.parse
+import contextlib, dataclasses, fnmatch, io, json, re, sqlite3, sys, threading, urllib.parse
 from pathlib import Path
 import numpy as np
 import xarray as xr
@@ -45,7 +45,8 @@ def _from_bytes(b:bytes) -> np.ndarray:
 
 def _as_array(x, dtype=None) -> np.ndarray:
     "A private numpy copy of `x` (array, list, or torch tensor on any device), so later in-place edits do not leak in."
-    if hasattr(x, 'detach'): x = x.detach().cpu().numpy()           # torch tensors, without importing torch
+    torch = sys.modules.get('torch')                                 # tensors, without importing torch here
+    if torch is not None and isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
     return np.array(x, dtype=dtype, copy=True)
 
 def _store_path(path) -> Path:
@@ -95,48 +96,6 @@ class RunStore:
         self._ready.wait()                    # the schema is committed before readers can be pointed here
         self._raise_if_failed()
 
-    def _run(self):
-        con = None
-        try:
-            con = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
-            con.execute(f'PRAGMA busy_timeout = {_BUSY_MS}')
-            con.execute(f"PRAGMA journal_mode = {'WAL' if self.wal else 'DELETE'}")
-            con.execute('PRAGMA synchronous = NORMAL')    # still consistent in WAL; a power cut may lose the last commits
-            con.executescript(_SCHEMA); self._ready.set()
-            while True:
-                with self._cond:
-                    self._cond.wait_for(lambda: self._flush_req or self._stop, timeout=self.flush_every_s)
-                    ops, sc, target, stop = self._buf, self._sc, self._n_logged, self._stop
-                    self._buf, self._sc, self._flush_req = [], ([], [], []), False
-                if ops or sc[0]: self._write(con, sc, ops)
-                with self._cond: self._n_done = target; self._cond.notify_all()
-                if stop: return
-        except BaseException as e: self._error = e
-        finally:
-            if con is not None: con.close()
-            with self._cond: self._dead = True; self._cond.notify_all()
-            self._ready.set()
-
-    def _write(self, con, sc, ops):
-        "In one transaction write scalar columns `sc`, then `ops` in order; a truncation drops the rows before it."
-        rows = {t: [] for t in _INSERT}
-        def _insert():
-            for t, r in rows.items():
-                if r: con.executemany(_INSERT[t], r); r.clear()
-        con.execute('BEGIN IMMEDIATE')
-        try:
-            con.executemany(_INSERT['scalars'], zip(*sc))
-            for kind, payload in ops:
-                if kind == 'truncate':
-                    _insert()
-                    for t in ('scalars', 'tbins', 'arrays'): con.execute(f'DELETE FROM {t} WHERE step > ?', (payload,))
-                elif kind == 'meta': rows[kind].extend(payload)
-                else: rows[kind].append((payload[0], payload[1], _to_bytes(payload[2])))
-            _insert(); con.execute('COMMIT')
-        except BaseException:
-            if con.in_transaction: con.execute('ROLLBACK')
-            raise
-
     def _raise_if_failed(self):
         e = self._error
         if e is not None:
@@ -144,76 +103,138 @@ class RunStore:
             raise FastditError(f'Writing the run store {self.path} failed ({msg}); check disk space and permissions, '
                                'then resume from the last checkpoint.') from e
 
-    def _put(self, kind:str, payload):
-        check(self.mode == 'w', f"RunStore {self.path} is open read-only; open it with mode='w' to log.")
-        self._raise_if_failed()
-        check(not self._closed, f'RunStore {self.path} is closed; log before calling close().')
-        with self._cond:
-            if kind == 'scalars':
-                step, names, values = payload
-                self._sc[0].extend([step] * len(values)); self._sc[1].extend(names); self._sc[2].extend(values)
-            else: self._buf.append((kind, payload))
-            self._n_logged += 1
-
-    def flush(self):
-        "Block until everything logged so far is committed (readers: nothing to do)."
-        if self.mode != 'w': return
-        with self._cond:
-            target = self._n_logged; self._flush_req = True; self._cond.notify_all()
-            self._cond.wait_for(lambda: self._n_done >= target or self._dead)
-        self._raise_if_failed()
-
-    def close(self):
-        "Flush, stop the writer thread and close the connections; calling it again does nothing."
-        if self._closed: return
-        self._closed = True
-        if self.mode == 'w':
-            with self._cond: self._stop = True; self._cond.notify_all()
-            self._thread.join()
-        with self._rlock:
-            if self._rcon is not None: self._rcon.close(); self._rcon = None
-        if self.mode == 'w': self._raise_if_failed()
-
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
     def __repr__(self): return f"RunStore('{self.path}', mode='{self.mode}')"
 
-    # --- reading: one read-only connection per store, shared by the caller's threads under a lock
-    @contextlib.contextmanager
-    def _snapshot(self):
-        "Yield `q(sql, args)`; all queries in the block see the same committed state."
-        with self._rlock:
-            if self._rcon is None:
-                uri = f'file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro'
-                self._rcon = sqlite3.connect(uri, uri=True, timeout=_BUSY_MS / 1000, isolation_level=None,
-                                             check_same_thread=False)
-                self._rcon.execute(f'PRAGMA busy_timeout = {_BUSY_MS}')
-            con = self._rcon
-            con.execute('BEGIN')
-            try: yield lambda sql, args=(): con.execute(sql, args).fetchall()
-            finally: con.execute('COMMIT')
+# %% ../../nbs/07_train.store.ipynb #a3af4518
+@patch
+def _run(self:RunStore):
+    con = None
+    try:
+        con = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        con.execute(f'PRAGMA busy_timeout = {_BUSY_MS}')
+        con.execute(f"PRAGMA journal_mode = {'WAL' if self.wal else 'DELETE'}")
+        con.execute('PRAGMA synchronous = NORMAL')    # still consistent in WAL; a power cut may lose the last commits
+        con.executescript(_SCHEMA); self._ready.set()
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._flush_req or self._stop, timeout=self.flush_every_s)
+                ops, sc, target, stop = self._buf, self._sc, self._n_logged, self._stop
+                self._buf, self._sc, self._flush_req = [], ([], [], []), False
+            if ops or sc[0]: self._write(con, sc, ops)
+            with self._cond: self._n_done = target; self._cond.notify_all()
+            if stop: return
+    except BaseException as e: self._error = e
+    finally:
+        if con is not None: con.close()
+        with self._cond: self._dead = True; self._cond.notify_all()
+        self._ready.set()
 
-    def _q(self, sql:str, args=()) -> list:
-        with self._snapshot() as q: return q(sql, args)
+@patch
+def _write(self:RunStore, con, sc, ops):
+    "In one transaction write scalar columns `sc`, then `ops` in order; a truncation drops the rows before it."
+    rows = {t: [] for t in _INSERT}
+    def _insert():
+        for t, r in rows.items():
+            if r: con.executemany(_INSERT[t], r); r.clear()
+    con.execute('BEGIN IMMEDIATE')
+    try:
+        con.executemany(_INSERT['scalars'], zip(*sc))
+        for kind, payload in ops:
+            if kind == 'truncate':
+                _insert()
+                for t in ('scalars', 'tbins', 'arrays'): con.execute(f'DELETE FROM {t} WHERE step > ?', (payload,))
+            elif kind == 'meta': rows[kind].extend(payload)
+            else: rows[kind].append((payload[0], payload[1], _to_bytes(payload[2])))
+        _insert(); con.execute('COMMIT')
+    except BaseException:
+        if con.in_transaction: con.execute('ROLLBACK')
+        raise
 
-    def meta(self) -> dict:
-        "The run metadata set with `set_meta`."
-        return {k: json.loads(v) for k, v in self._q('SELECT key, value FROM meta') if not k.startswith(_EDGES)}
-    def last_step(self) -> int|None:
-        "The largest step with any scalar, or None before the first flush."
-        return self._q('SELECT MAX(step) FROM scalars')[0][0]
-    def scalar_names(self) -> list[str]:
-        "Names of the logged scalars, sorted."
-        return [r[0] for r in self._q(_names_sql('scalars'))]
-    def tbin_names(self) -> list[str]:
-        "Names of the logged tbins, sorted."
-        return [r[0] for r in self._q(_names_sql('tbins'))]
-    def array_names(self) -> list[str]:
-        "Names of the logged arrays, sorted."
-        return [r[0] for r in self._q(_names_sql('arrays'))]
-    def data_version(self) -> int:
-        "A number that changes whenever another connection commits (SQLite's data_version): equal twice, nothing new."
-        return self._q('PRAGMA data_version')[0][0]
+# %% ../../nbs/07_train.store.ipynb #5f5f0e83
+@patch
+def _put(self:RunStore, kind:str, payload):
+    check(self.mode == 'w', f"RunStore {self.path} is open read-only; open it with mode='w' to log.")
+    self._raise_if_failed()
+    check(not self._closed, f'RunStore {self.path} is closed; log before calling close().')
+    with self._cond:
+        if kind == 'scalars':
+            step, names, values = payload
+            self._sc[0].extend([step] * len(values)); self._sc[1].extend(names); self._sc[2].extend(values)
+        else: self._buf.append((kind, payload))
+        self._n_logged += 1
+
+@patch
+def flush(self:RunStore):
+    "Block until everything logged so far is committed (readers: nothing to do)."
+    if self.mode != 'w': return
+    with self._cond:
+        target = self._n_logged; self._flush_req = True; self._cond.notify_all()
+        self._cond.wait_for(lambda: self._n_done >= target or self._dead)
+    self._raise_if_failed()
+
+@patch
+def close(self:RunStore):
+    "Flush, stop the writer thread and close the connections; calling it again does nothing."
+    if self._closed: return
+    self._closed = True
+    if self.mode == 'w':
+        with self._cond: self._stop = True; self._cond.notify_all()
+        self._thread.join()
+    with self._rlock:
+        if self._rcon is not None: self._rcon.close(); self._rcon = None
+    if self.mode == 'w': self._raise_if_failed()
+
+# %% ../../nbs/07_train.store.ipynb #4b4d6e0b
+@patch
+@contextlib.contextmanager
+def _snapshot(self:RunStore):
+    "Yield `q(sql, args)`; all queries in the block see the same committed state."
+    with self._rlock:
+        if self._rcon is None:
+            uri = f'file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro'
+            self._rcon = sqlite3.connect(uri, uri=True, timeout=_BUSY_MS / 1000, isolation_level=None,
+                                         check_same_thread=False)
+            self._rcon.execute(f'PRAGMA busy_timeout = {_BUSY_MS}')
+        con = self._rcon
+        con.execute('BEGIN')
+        try: yield lambda sql, args=(): con.execute(sql, args).fetchall()
+        finally: con.execute('COMMIT')
+
+@patch
+def _q(self:RunStore, sql:str, args=()) -> list:
+    with self._snapshot() as q: return q(sql, args)
+
+@patch
+def meta(self:RunStore) -> dict:
+    "The run metadata set with `set_meta`."
+    return {k: json.loads(v) for k, v in self._q('SELECT key, value FROM meta') if not k.startswith(_EDGES)}
+
+@patch
+def last_step(self:RunStore) -> int|None:
+    "The largest step with any scalar, or None before the first flush."
+    return self._q('SELECT MAX(step) FROM scalars')[0][0]
+
+@patch
+def scalar_names(self:RunStore) -> list[str]:
+    "Names of the logged scalars, sorted."
+    return [r[0] for r in self._q(_names_sql('scalars'))]
+
+@patch
+def tbin_names(self:RunStore) -> list[str]:
+    "Names of the logged tbins, sorted."
+    return [r[0] for r in self._q(_names_sql('tbins'))]
+
+@patch
+def array_names(self:RunStore) -> list[str]:
+    "Names of the logged arrays, sorted."
+    return [r[0] for r in self._q(_names_sql('arrays'))]
+
+@patch
+def data_version(self:RunStore) -> int:
+    "A number that changes whenever another connection commits (SQLite's data_version): equal twice, nothing new."
+    return self._q('PRAGMA data_version')[0][0]
 
 # %% ../../nbs/07_train.store.ipynb #563ddf66
 @patch

@@ -6,41 +6,34 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.trainer.html.md"""
 
 # %% ../../nbs/10_train.trainer.ipynb #8eeaec11
 from __future__ import annotations
-import copy, dataclasses, io, json, math, os, resource, signal, sys, threading, time, warnings
+import contextlib, dataclasses, io, json, math, resource, signal, sys, threading, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
 from .. import __version__
-from ..core import FastditError, Registry, atomic_write, build, check, config_from_dict, rng_state, set_rng_state, seed_everything
-from ..data import DEFAULT_HFLIP, EpochSampler, make_dataset
+from ..core import FastditError, atomic_write, build, check, rng_state, set_rng_state, seed_everything
+from ..data import EpochSampler, default_hflip, for_display, make_dataset
+from .. import latents as _latents      # registers the 'latents' dataset (that module builds on data)
 from ..diffusion.sampling import sample
-from ..diffusion.timesteps import TimestepSampler
+from ..models.dit import inference_plan
 from ..models.flops import model_flops
-from .checkpoint import clean_partial, load_latest, save_checkpoint
-from .config import TrainConfig, build_components, resolve_config, stage_start, validate
+from .callback import CALLBACKS, Callback
+from .checkpoint import (clean_partial, load_initial_weights, load_latest, load_optimizer_state_dict,
+                                          model_state_dict, optimizer_state_dict, prepare_keeping_state,
+                                          save_checkpoint)
+from .config import (TrainConfig, build_components, load_config, resolve_config, stage_config,
+                                      stage_start, validate)
+from .ema import EMA
+from .instrument import RoutingMapCallback
 from .store import RunStore, ViewSpec, register_view
 
 # %% auto #0
-__all__ = ['CALLBACKS', 'PEAK_TFLOPS', 'RESUME_MAY_CHANGE', 'TRACKER_PACKAGES', 'Callback', 'lr_at', 'ema_update', 'fsdp_plugin',
-           'enable_fsdp_on_cpu', 'peak_flops', 'new_run_dir', 'check_resume', 'with_data_scale', 'check_trackers',
-           'start_trackers', 'Trainer', 'memory_gb', 'loss_metric', 'set_status', 'eta_seconds', 'LogCallback',
-           'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'load_run', 'BackgroundRun',
-           'train_in_background']
-
-# %% ../../nbs/10_train.trainer.ipynb #ae4c4ecf
-class Callback:
-    "Hooks into `Trainer.fit`; `tr` is the trainer. `state_dict` is saved in every checkpoint."
-    order = 50
-    def before_fit(self, tr): pass
-    def after_loss(self, tr): pass          # tr.res (per-sample losses), tr.t, tr.x0, tr.y are set
-    def after_backward(self, tr): pass      # gradients are synchronised, not yet clipped
-    def after_step(self, tr): pass          # tr.step has advanced
-    def after_fit(self, tr): pass
-    def state_dict(self) -> dict: return {}
-    def load_state_dict(self, s:dict): pass
-
-CALLBACKS = Registry('callback')
+__all__ = ['PEAK_TFLOPS', 'TRACKER_PACKAGES', 'RESUME_MAY_CHANGE', 'lr_at', 'random_hflip', 'peak_flops', 'fsdp_plugin',
+           'enable_fsdp_on_cpu', 'make_accelerator', 'make_optimizer', 'check_trackers', 'start_trackers',
+           'new_run_dir', 'check_resume', 'with_data_scale', 'memory_gb', 'loss_metric', 'set_status', 'eta_seconds',
+           'LogCallback', 'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'Trainer',
+           'load_run', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #0ad46d6d
 def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
@@ -52,25 +45,10 @@ def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
         return base * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
     return base
 
-@torch.no_grad()
-def ema_update(ema:torch.nn.Module, model:torch.nn.Module, decay:float):
-    "ema ← decay·ema + (1−decay)·model, over all parameters, in one fused call."
-    ep, mp = list(ema.parameters()), list(model.parameters())
-    torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(mp, ep)], 1 - decay)
-
-def fsdp_plugin():
-    "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
-    from accelerate.utils import FullyShardedDataParallelPlugin
-    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
-    check((major, minor) >= (2, 6), f'fsdp needs PyTorch ≥ 2.6 (FSDP2), found {torch.__version__}; upgrade torch or drop --fsdp.')
-    return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy='transformer_based_wrap',
-                                          transformer_cls_names_to_wrap=['DiTBlock'], reshard_after_forward=True)
-
-def enable_fsdp_on_cpu(acc, plugin):
-    "accelerate switches FSDP on only for accelerators; torch's FSDP2 also runs on CPU processes (gloo), so switch it on there too."
-    from accelerate.utils import DistributedType
-    if acc.distributed_type == DistributedType.MULTI_CPU:
-        acc.state.distributed_type, acc.state.fsdp_plugin = DistributedType.FSDP, plugin
+def random_hflip(x:torch.Tensor) -> torch.Tensor:
+    "Each image of the batch `x` [B, C, H, W] flipped left-right with probability ½, drawn on its device."
+    flip = torch.rand(x.shape[0], device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0, 'A10': 125.0, 'V100': 125.0}
 
@@ -83,9 +61,66 @@ def peak_flops(cfg:TrainConfig, device) -> float|None:
         if k in name: return v * 1e12
     return None
 
+# %% ../../nbs/10_train.trainer.ipynb #6c9e190b
+def fsdp_plugin():
+    "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    major, minor = (int(v) for v in torch.__version__.split('.')[:2])
+    check((major, minor) >= (2, 6),
+          f'fsdp needs PyTorch ≥ 2.6 (FSDP2), found {torch.__version__}; upgrade torch or drop --fsdp.')
+    return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy='transformer_based_wrap',
+                                          transformer_cls_names_to_wrap=['DiTBlock'], reshard_after_forward=True)
+
+def enable_fsdp_on_cpu(acc, plugin):
+    "accelerate switches FSDP on for accelerators only; torch's FSDP2 also runs on CPU processes (gloo): switch it on there."
+    from accelerate.utils import DistributedType
+    if acc.distributed_type == DistributedType.MULTI_CPU:
+        acc.state.distributed_type, acc.state.fsdp_plugin = DistributedType.FSDP, plugin
+
+def make_accelerator(cfg:TrainConfig):
+    "The `Accelerator` for `cfg`: its precision, trackers and (with `fsdp`) FSDP2."
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+    mp = cfg.mixed_precision
+    if mp == 'auto': mp = 'bf16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'no'
+    check_trackers(cfg.trackers)
+    plugin = fsdp_plugin() if cfg.fsdp else None
+    # trackers that write files need a folder when the Accelerator is made; the run's own comes with start_trackers
+    acc = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None, fsdp_plugin=plugin,
+                      project_config=ProjectConfiguration(project_dir=str(cfg.runs_root)))
+    if plugin is not None: enable_fsdp_on_cpu(acc, plugin)
+    return acc
+
+def make_optimizer(net:torch.nn.Module, cfg:TrainConfig, device) -> torch.optim.AdamW:
+    "AdamW over `net`'s trainable parameter groups (a group's `lr_mult` scales its learning rate), fused on CUDA."
+    groups = [dict(g, params=[p for p in g['params'] if p.requires_grad]) for g in net.param_groups()]
+    return torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
+                             weight_decay=cfg.weight_decay, fused=device.type == 'cuda')
+
+TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
+                        clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
+
+def check_trackers(names) -> None:
+    "Fail with one line when a tracker name is unknown or its package is not installed."
+    from accelerate.tracking import get_available_trackers
+    available = {str(t) for t in get_available_trackers()}
+    for n in names:
+        check(n in TRACKER_PACKAGES, f"Unknown tracker {n!r}; choose from {', '.join(TRACKER_PACKAGES)}.")
+        check(n in available,
+              f"Tracker {n!r} needs its package: pip install {TRACKER_PACKAGES[n]} (or drop it from --trackers).")
+
+def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
+    "Start `acc`'s trackers for the run in `run_dir`, logging the flattened config as hyper-parameters."
+    acc.project_configuration.logging_dir = str(run_dir / 'trackers')
+    # TensorBoard's hparams take only numbers, strings and booleans: nested specs go in as JSON
+    flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in cfg.to_dict().items()}
+    # one project for all runs (a W&B project, a TensorBoard folder), the run named after its folder
+    wandb = dict(name=run_dir.name, dir=str(run_dir / 'trackers'))
+    acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=wandb))
+
 # %% ../../nbs/10_train.trainer.ipynb #3b7a4083
-RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every', 'fsdp',
-                     'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n'}
+RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every',
+                     'fsdp', 'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n'}
 
 def new_run_dir(cfg:TrainConfig) -> Path:
     "A fresh indexed run folder under `cfg.runs_root`."
@@ -95,11 +130,11 @@ def new_run_dir(cfg:TrainConfig) -> Path:
 
 def check_resume(saved:TrainConfig, cfg:TrainConfig, run_dir) -> TrainConfig:
     "The config to resume with: `saved`, with the fields of `cfg` that may change on resume."
-    diff = [f.name for f in dataclasses.fields(TrainConfig)
-            if f.name not in RESUME_MAY_CHANGE and getattr(saved, f.name) != getattr(cfg, f.name)]
-    if diff: raise FastditError(f"Run {run_dir} was started with a different {diff[0]} ({getattr(saved, diff[0])!r}, now "
-                                f"{getattr(cfg, diff[0])!r}); resume with the same settings or start a new --run-dir.")
-    return dataclasses.replace(saved, **{k: getattr(cfg, k) for k in RESUME_MAY_CHANGE})
+    old, new = vars(saved), vars(cfg)
+    diff = [k for k in old if k not in RESUME_MAY_CHANGE and old[k] != new[k]]
+    if diff: raise FastditError(f"Run {run_dir} was started with a different {diff[0]} ({old[diff[0]]!r}, now "
+                                f"{new[diff[0]]!r}); resume with the same settings or start a new --run-dir.")
+    return dataclasses.replace(saved, **{k: new[k] for k in RESUME_MAY_CHANGE})
 
 # %% ../../nbs/10_train.trainer.ipynb #ce8acd78
 def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
@@ -110,341 +145,6 @@ def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
     check(measured > 0, f'The training data of {cfg.data} has zero std; data_std cannot rescale it.')
     obj = dict(cfg.objective) if isinstance(cfg.objective, dict) else {'name': cfg.objective}
     return dataclasses.replace(cfg, objective={**obj, 'data_scale': cfg.data_std / measured})
-
-# %% ../../nbs/10_train.trainer.ipynb #37f583e6
-# Trackers: the store is the record of a run; accelerate's trackers (TensorBoard, W&B, ...) mirror its interval
-# scalars for users who live there. accelerate drops a tracker whose package is missing with only a debug message,
-# so the names are checked here, and each run writes into its own folder: `<run>/trackers/`.
-TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
-                        clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
-
-def check_trackers(names) -> None:
-    "Fail with one line when a tracker name is unknown or its package is not installed."
-    from accelerate.tracking import get_available_trackers
-    available = {str(t) for t in get_available_trackers()}
-    for n in names:
-        check(n in TRACKER_PACKAGES, f"Unknown tracker {n!r}; choose from {', '.join(TRACKER_PACKAGES)}.")
-        check(n in available, f"Tracker {n!r} needs its package: pip install {TRACKER_PACKAGES[n]} (or drop it from --trackers).")
-
-def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
-    "Start `acc`'s trackers for the run in `run_dir`, logging the flattened config as hyper-parameters."
-    acc.project_configuration.logging_dir = str(run_dir / 'trackers')
-    # TensorBoard's hparams take only numbers, strings and booleans: nested specs go in as JSON
-    flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in cfg.to_dict().items()}
-    # one project for all runs (a W&B project, a TensorBoard folder), the run named after its folder
-    acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=dict(name=run_dir.name, dir=str(run_dir / 'trackers'))))
-
-class Trainer:
-    "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` are added to the defaults."
-    def __init__(self, cfg:TrainConfig, callbacks=(), dataset=None, accelerator=None, quiet:bool=False):
-        from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration, broadcast_object_list
-        self.cfg = cfg = validate(cfg)
-        if accelerator is None:
-            mp = cfg.mixed_precision
-            if mp == 'auto': mp = 'bf16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else 'no'
-            check_trackers(cfg.trackers)
-            # trackers that write files need a folder when the Accelerator is made; the run's own comes below
-            plugin = fsdp_plugin() if cfg.fsdp else None
-            accelerator = Accelerator(mixed_precision=mp, log_with=cfg.trackers or None, fsdp_plugin=plugin,
-                                      project_config=ProjectConfiguration(project_dir=str(cfg.runs_root)))
-            if plugin is not None: enable_fsdp_on_cpu(accelerator, plugin)
-        self.accelerator = acc = accelerator
-        from accelerate.utils import DistributedType
-        # sharded: FSDP2 (from `fsdp` or `accelerate launch --use_fsdp`); weights, gradients and Adam state are DTensors
-        self.sharded = acc.distributed_type == DistributedType.FSDP
-        if self.sharded:
-            check(acc.state.fsdp_plugin.fsdp_version == 2, 'The trainer shards with FSDP2; set fsdp: true in the config '
-                                                           '(--fsdp) or launch with accelerate launch --fsdp_version 2.')
-        self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
-        check(cfg.batch_size % acc.num_processes == 0,
-              f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
-        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size, hflip=False)
-        self.cfg = cfg = with_data_scale(cfg, self.dataset)
-        # the run folder: given, or a new index chosen on the main process and shared with the others
-        rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
-        if acc.num_processes > 1: broadcast_object_list(rd)
-        self.run_dir = Path(rd[0])
-        if (self.run_dir / 'config.json').exists():
-            saved = json.loads((self.run_dir / 'config.json').read_text()); saved.pop('version', None)
-            self.cfg = cfg = check_resume(config_from_dict(TrainConfig, saved), cfg, self.run_dir)
-        if self.is_main:
-            (self.run_dir / 'samples').mkdir(parents=True, exist_ok=True)
-            atomic_write(self.run_dir / 'config.json', cfg.to_json())
-        acc.wait_for_everyone()
-        if acc.log_with: start_trackers(acc, self.run_dir, cfg)
-        self.hflip = DEFAULT_HFLIP.get(cfg.data, False) if cfg.hflip is None else cfg.hflip
-        self.callbacks = sorted(default_callbacks(cfg) + list(callbacks), key=lambda cb: cb.order)
-        self.stage = None
-        if cfg.fsdp and acc.num_processes == 1: self.say('fsdp: one process, nothing to shard; training unsharded')
-        self._build(cfg)
-
-    def _build(self, cfg):
-        seed_everything(cfg.seed)                               # the same initial weights (and EMA) on every rank
-        c = build_components(cfg, self.dataset.image_shape, self.dataset.num_classes)
-        self.net = c.model                                      # the plain module: weights, EMA, FLOPs
-        if cfg.init_from: self.init_weights(cfg.init_from)     # a resumed run replaces them with its checkpoint below
-        self.net.grad_checkpointing = cfg.grad_checkpointing
-        self.process, self.sampler, self.objective, self.plan = c.process, c.sampler, c.objective, c.plan
-        self.ema = copy.deepcopy(self.net).eval().requires_grad_(False)
-        seed_everything(cfg.seed * 1000 + self.accelerator.process_index)   # then each rank its own noise and timesteps
-        # a model may ask for parameter groups with their own lr multiplier (`param_groups()`, e.g. DyDiT's routers)
-        groups = self.net.param_groups() if hasattr(self.net, 'param_groups') else [dict(params=list(self.net.parameters()))]
-        groups = [dict(g, params=[p for p in g['params'] if p.requires_grad]) for g in groups]
-        self.opt = torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
-                                     weight_decay=cfg.weight_decay, fused=self.device.type == 'cuda')
-        self.step, self.ema_updates, self.nonfinite_total, self.nonfinite_run = 0, 0, 0, 0
-        self.train_seconds = 0.0
-        self._resume()
-        if self.sharded: self._check_shardable(cfg)
-        model = torch.compile(self.net) if cfg.compile else self.net
-        if self.sharded and self.step:          # resumed Adam state, as full tensors keyed by name, to be sharded below
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-            opt_full = get_optimizer_state_dict(self.net, self.opt, options=StateDictOptions(full_state_dict=True))
-            self.opt.state.clear()
-        self.model, self.opt = self.accelerator.prepare(model, self.opt)
-        self.ema.to(self.device)
-        if self.sharded:
-            from torch.distributed.tensor import distribute_tensor
-            names = [n for n, _ in self.net.named_parameters()]
-            check(names == [n for n, _ in self.ema.named_parameters()], 'FSDP changed the parameters of the model.')
-            # the EMA is kept as this rank's shards of it: the per-step update needs no communication, and
-            # `sync_ema` gathers the full EMA only where it is used (grids, evaluation, checkpoints)
-            self.ema_shards = [distribute_tensor(e.detach(), p.device_mesh, p.placements).to_local()
-                               for e, p in zip(self.ema.parameters(), self.net.parameters())]
-            self._ema_synced = self.step
-            if self.step:
-                from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
-                set_optimizer_state_dict(self.net, getattr(self.opt, 'optimizer', self.opt), opt_full,
-                                         options=StateDictOptions(full_state_dict=True))
-        self.store = RunStore(self.run_dir / 'store.sqlite', mode='w') if self.is_main else None
-        if self.store is not None:
-            if self.step: self.store.truncate_after(self.step)
-            self.store.set_meta('config', cfg.to_dict()); self.store.set_meta('version', __version__)
-            self.store.set_meta('image_shape', list(self.dataset.image_shape))
-            self.store.set_meta('num_classes', self.dataset.num_classes)
-            self.store.set_meta('num_processes', self.accelerator.num_processes)
-            self.store.set_meta('device', torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu')
-        self._apply_stage(self.step, force=True)
-
-    def _check_shardable(self, cfg):
-        "What FSDP cannot run, said before training starts."
-        check(not hasattr(self.net, 'routers'), "DyDiT's gated blocks call a block's layers directly, which FSDP does not "
-                                                'gather; fine-tune DyDiT without --fsdp (DDP).')
-        check(type(self.sampler).before_step is TimestepSampler.before_step, f'The {type(self.sampler).__name__} measures '
-              'per-timestep gradients of the whole model, which FSDP shards; train it without --fsdp (DDP).')
-        check(not cfg.instrument, "Gradient instrumentation measures whole per-sample gradients, which FSDP shards; "
-                                  'drop --instrument or train without --fsdp (DDP).')
-
-    @torch.no_grad()
-    def sync_ema(self):
-        "Sharded runs: gather every rank's EMA shards into the full `self.ema`. A collective: every rank calls it."
-        if not self.sharded or self._ema_synced == self.step: return
-        from torch.distributed.tensor import DTensor
-        for e, s, p in zip(self.ema.parameters(), self.ema_shards, self.net.parameters()):
-            e.copy_(DTensor.from_local(s, p.device_mesh, p.placements, shape=p.shape, stride=p.stride()).full_tensor())
-        self._ema_synced = self.step
-
-    # --- checkpoints -----------------------------------------------------------------------------------------
-    def _resume(self):
-        ckdir = self.run_dir / 'checkpoints'
-        if self.is_main: clean_partial(ckdir)
-        ck = load_latest(ckdir)
-        if ck is None: return
-        st = ck['state']
-        self.net.load_state_dict(ck['model']); self.ema.load_state_dict(ck['ema'])
-        if st.get('opt_format') == 'full':           # written by a sharded run: full tensors keyed by parameter name
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-            set_optimizer_state_dict(self.net, self.opt, st['opt'], options=StateDictOptions(full_state_dict=True))
-        else: self.opt.load_state_dict(st['opt'])
-        self.sampler.load_state_dict(st.get('sampler', {}))
-        for cb in self.callbacks: cb.load_state_dict(st.get('callbacks', {}).get(type(cb).__name__, {}))
-        self.step, self.ema_updates = ck['step'], st['ema_updates']
-        self.nonfinite_total, self.train_seconds = st['nonfinite_total'], st.get('train_seconds', 0.0)
-        rngs = st['rng_per_rank']
-        if len(rngs) == self.accelerator.num_processes: set_rng_state(rngs[self.accelerator.process_index])
-        else:
-            warnings.warn(f'Checkpoint was written by {len(rngs)} processes, resuming on {self.accelerator.num_processes}: '
-                          'training continues correctly but not bit-identically.')
-            seed_everything(self.cfg.seed * 1000 + self.step * 7 + self.accelerator.process_index)
-        self.say(f'resumed {self.run_dir} at step {self.step} from {ck["path"].name}')
-
-    def save(self):
-        "Write a checkpoint of the current step (all ranks take part; rank 0 writes)."
-        from accelerate.utils import gather_object
-        rngs = gather_object([rng_state()]) if self.accelerator.num_processes > 1 else [rng_state()]
-        if self.sharded:        # gathered to full tensors on rank 0, in CPU memory (collectives: every rank takes part)
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
-            full = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            weights = get_model_state_dict(self.net, options=full)
-            opt, opt_format = get_optimizer_state_dict(self.net, getattr(self.opt, 'optimizer', self.opt), options=full), 'full'
-            self.sync_ema()
-        elif self.is_main: weights, opt, opt_format = self.net.state_dict(), self.opt.state_dict(), 'index'
-        if self.is_main:
-            if self.store is not None: self.store.flush()     # every row up to this step is durable before the checkpoint
-            state = dict(opt=opt, opt_format=opt_format, sampler=self.sampler.state_dict(), rng_per_rank=rngs,
-                         ema_updates=self.ema_updates, nonfinite_total=self.nonfinite_total, train_seconds=self.train_seconds,
-                         callbacks={type(cb).__name__: cb.state_dict() for cb in self.callbacks},
-                         config=json.dumps(self.cfg.to_dict()), version=__version__)
-            save_checkpoint(self.run_dir / 'checkpoints', self.step, weights, self.ema.state_dict(), state,
-                            keep=self.cfg.keep_ckpts)
-        self.accelerator.wait_for_everyone()
-
-    # --- stages ----------------------------------------------------------------------------------------------
-    def stage_config(self, step:int) -> TrainConfig:
-        "The config in force at `step` (the base config with every stage reached so far applied)."
-        cfg = self.cfg
-        for st in sorted(self.cfg.stages, key=lambda s: stage_start(s, self.cfg.steps)):
-            if step >= stage_start(st, self.cfg.steps): cfg = dataclasses.replace(cfg, **{k: v for k, v in st.items() if k != 'at_step'})
-        return cfg
-
-    def _apply_stage(self, step, force=False):
-        starts = [stage_start(s, self.cfg.steps) for s in self.cfg.stages if stage_start(s, self.cfg.steps) <= step]
-        key = max(starts) if starts else None
-        if key == self.stage and not force: return
-        self.stage, sc = key, self.stage_config(step)
-        c = build_components(sc, model=False)
-        sampler_state = self.sampler.state_dict() if type(c.sampler) is type(self.sampler) else {}
-        self.objective, self.plan, self.sampler = c.objective, c.plan, c.sampler
-        self.sampler.load_state_dict(sampler_state)
-        self.active = sc
-        if self.net.y_embedder is not None: self.net.y_embedder.dropout_prob = sc.label_dropout
-        if key is not None: self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for k, v in
-                                       next(s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key).items() if k != 'at_step'))
-
-    # --- the loop ----------------------------------------------------------------------------------------------
-    def batches(self):
-        "Infinite iterator of (x, y) on the device, continuing at the current step."
-        acc, cfg = self.accelerator, self.cfg
-        sampler = EpochSampler(len(self.dataset), cfg.batch_size // acc.num_processes, acc.process_index, acc.num_processes,
-                               cfg.seed, self.step)
-        # its own generator: a DataLoader otherwise draws its worker seed from the global RNG, which would make a
-        # resumed run (one more DataLoader) diverge from an uninterrupted one
-        dl = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.num_workers,
-                                         pin_memory=self.device.type == 'cuda', persistent_workers=cfg.num_workers > 0,
-                                         generator=torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + self.step))
-        for x, y in dl: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-
-    def train_step(self, x, y):
-        "One optimizer step on batch `x`, `y`; returns False if the gradients were not finite (step skipped)."
-        sc = self.active
-        if self.hflip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        t, w = self.sampler.sample(x.shape[0], x.device, x0=x)
-        for term in self.objective.terms: term.step = self.step      # schedules inside loss terms (DyDiT's FLOPs target)
-        noise = torch.randn_like(x)
-        self.x0, self.y, self.t = x, y, t
-        with self.accelerator.autocast():
-            self.res = self.objective.loss(self.model, x, y, t, noise, plan=self.plan)
-        loss = (self.res['loss'].float() * w).mean()
-        for cb in self.callbacks: cb.after_loss(self)
-        self.accelerator.backward(loss)
-        for cb in self.callbacks: cb.after_backward(self)
-        self.grad_norm = self.accelerator.clip_grad_norm_(self.net.parameters(), sc.grad_clip or float('inf'))
-        finite = bool(torch.isfinite(self.grad_norm))
-        if finite:
-            for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr) * g.get('lr_mult', 1.0)
-            self.sampler.before_step(self)
-            self.opt.step()
-            self.ema_updates += 1
-            d = min(sc.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates)) if sc.ema_warmup else sc.ema_decay
-            if self.sharded: torch._foreach_lerp_(self.ema_shards, [p.detach().to_local() for p in self.net.parameters()], 1 - d)
-            else: ema_update(self.ema, self.net, d)
-            self.sampler.after_step(self)
-            self.nonfinite_run = 0
-        else: self.nonfinite_total += 1; self.nonfinite_run += 1
-        self.opt.zero_grad(set_to_none=True)
-        if type(self.sampler).update is not TimestepSampler.update:     # learning samplers see every rank's losses
-            self.sampler.update(self.accelerator.gather(t.detach()), self.accelerator.gather(self.res['loss'].detach().float()), self.step)
-        return finite
-
-    def fit(self):
-        "Train until `cfg.steps` (or the time budget); checkpoints on the way and at the end."
-        cfg, acc = self.cfg, self.accelerator
-        self._stop = False
-        # SIGTERM (a scheduler's pre-emption) finishes the step and checkpoints; handlers exist only on the main thread
-        handle = self.is_main and threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGTERM, self._on_sigterm) if handle else None
-        for cb in self.callbacks: cb.before_fit(self)
-        try:
-            it = self.batches()
-            while self.step < cfg.steps:
-                self._apply_stage(self.step)
-                t0 = time.perf_counter()
-                ok = self.train_step(*next(it))
-                self.step += 1
-                self.train_seconds += time.perf_counter() - t0
-                if not ok and self.nonfinite_run >= cfg.max_nonfinite:
-                    self.save()
-                    raise FastditError(f'The loss was not finite for {self.nonfinite_run} steps in a row (step {self.step}); '
-                                       f'the last good weights are in {self.run_dir}/checkpoints. Lower lr or set grad_clip.')
-                for cb in self.callbacks: cb.after_step(self)
-                if cfg.time_budget_s and self.train_seconds >= cfg.time_budget_s: acc.set_trigger()
-                if self._stop: acc.set_trigger()
-                if acc.check_trigger():
-                    self.say(f'stopping at step {self.step}' + (' (time budget reached)' if not self._stop else ''))
-                    break
-        except KeyboardInterrupt:
-            self.say(f'interrupted at step {self.step}; saving a checkpoint'); self.save(); self._close(); raise
-        finally:
-            if old is not None: signal.signal(signal.SIGTERM, old)
-        for cb in self.callbacks: cb.after_fit(self)
-        self._close()
-        return self
-
-    def _on_sigterm(self, *_): self._stop = True
-    def _close(self):
-        if self.store is not None: self.store.close(); self.store = None
-        for t in self.accelerator.trackers: t.finish()           # flush event files; the run can be resumed later
-        self.accelerator.trackers = []
-        self.accelerator.wait_for_everyone()
-
-    # --- helpers -------------------------------------------------------------------------------------------------
-    def say(self, msg:str):
-        if self.is_main and not self.quiet:         # through tqdm: above the progress bar when there is one
-            from tqdm import tqdm
-            tqdm.write(f'[fastdit] {msg}', file=sys.stdout); sys.stdout.flush()
-
-    def flops_per_image(self) -> float: return model_flops(self.net, self.plan)['train_flops']
-
-    @property
-    def inference_plan(self):
-        "The active plan if it also runs at inference (DyDiT), else None."
-        return self.plan if getattr(self.plan, 'inference', False) else None
-
-    def init_weights(self, src):
-        "Load starting weights from a run folder (its newest checkpoint's EMA), a checkpoint file or an official DiT .pt."
-        src = Path(src)
-        if src.is_dir():
-            ck = load_latest(src / 'checkpoints')
-            check(ck is not None, f'{src} has no valid checkpoint to initialise from; pass a run folder with checkpoints.')
-            src = ck['ema'] if ck['ema'] is not None else ck['model']
-        from fastdit_lab.models.dit import load_dit_weights, read_state_dict
-        sd = read_state_dict(src)
-        own = self.net.state_dict()
-        hits = [k for k in own if k.removeprefix('module.') in sd or k in sd]
-        check(hits, f'No weight of {src if not isinstance(src, dict) else "the checkpoint"} fits this model; check the model size.')
-        load_dit_weights(self.net, sd, strict=False)
-        self.say(f'initialised from {self.cfg.init_from}: {len(hits)} of {len(own)} tensors loaded, '
-                 f'{len(own) - len(hits)} new ({", ".join(sorted({k.split(".")[0] for k in own if k not in sd})) or "none"})')
-
-    @torch.no_grad()
-    def generate(self, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
-        "`n` samples (class-balanced labels unless given) from the EMA (or live) weights."
-        sc = self.active
-        check(use_ema or not self.sharded, 'The live weights of a sharded (FSDP) run are spread over the processes; '
-                                           'sample from the EMA (use_ema=True).')
-        model = self.ema if use_ema else self.net
-        was = model.training; model.eval()
-        nc = self.dataset.num_classes
-        y = torch.as_tensor(labels, device=self.device) if labels is not None else torch.arange(n, device=self.device) % nc
-        g = torch.Generator(device=self.device).manual_seed(seed)
-        x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method, steps=sc.sample_steps,
-                   cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc, device=self.device, generator=g,
-                   plan=self.inference_plan)
-        model.train(was)
-        return x, y
 
 # %% ../../nbs/10_train.trainer.ipynb #1bd8c1ff
 def memory_gb(device) -> float:
@@ -525,10 +225,11 @@ def log(self:LogCallback, tr):
 class CheckpointCallback(Callback):
     "A checkpoint every `ckpt_every` steps and at the end."
     order = 95
+    def before_fit(self, tr): self.last = None
     def after_step(self, tr):
         if tr.step % tr.cfg.ckpt_every == 0: tr.save(); self.last = tr.step
     def after_fit(self, tr):
-        if getattr(self, 'last', None) != tr.step: tr.save()
+        if self.last != tr.step: tr.save()
 
 # %% ../../nbs/10_train.trainer.ipynb #ff32932e
 class SampleCallback(Callback):
@@ -539,9 +240,10 @@ class SampleCallback(Callback):
         from PIL import Image
         cfg, nc = tr.cfg, tr.dataset.num_classes
         per = max(1, cfg.sample_n // nc)
-        labels = torch.arange(nc).repeat_interleave(per)[:cfg.sample_n] if cfg.sample_n >= nc else torch.arange(cfg.sample_n) % nc
+        labels = (torch.arange(nc).repeat_interleave(per)[:cfg.sample_n] if cfg.sample_n >= nc
+                  else torch.arange(cfg.sample_n) % nc)
         x, _ = tr.generate(len(labels), labels=labels)
-        if hasattr(tr.dataset, 'decode_for_display'): x = tr.dataset.decode_for_display(x)
+        x = for_display(tr.dataset, x)
         g = make_grid(x.float().cpu(), nrow=per if cfg.sample_n >= nc else None)
         buf = io.BytesIO(); Image.fromarray(g).save(buf, format='PNG')
         for fname in (f'step_{tr.step:07d}.png', f'{name}.png'):
@@ -550,11 +252,11 @@ class SampleCallback(Callback):
         return tr.run_dir / 'samples' / f'{name}.png'
     def after_step(self, tr):
         if not (tr.cfg.sample_every and tr.step % tr.cfg.sample_every == 0): return
-        tr.sync_ema()
+        tr.ema.full()
         if tr.is_main: self.grid(tr, 'latest')
         tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
-        tr.sync_ema()
+        tr.ema.full()
         if tr.is_main:
             set_status(tr, 'sampling'); tr.say(f'sampling the final grid ({tr.cfg.sample_n} images)')
             tr.say(f'sample grid: {self.grid(tr, "final")}')
@@ -565,32 +267,31 @@ class EvalCallback(Callback):
     order = 85
     def run(self, tr):
         from fastdit_lab.eval import evaluate_fid
-        r = evaluate_fid(tr.ema, tr.objective, tr.cfg.data, data_dir=tr.cfg.data_dir, n=tr.cfg.eval_n,
+        r = evaluate_fid(tr.ema.model, tr.objective, tr.cfg.data, data_dir=tr.cfg.data_dir, n=tr.cfg.eval_n,
                          image_size=tr.cfg.image_size, method=tr.active.sample_method, steps=tr.active.sample_steps,
                          cfg_scale=tr.active.sample_cfg, device=tr.device, plan=tr.inference_plan)
         if tr.store is not None:
-            tr.store.log_scalars(tr.step, **{'eval/fid': r['fid']}); tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
+            tr.store.log_scalars(tr.step, **{'eval/fid': r['fid']})
+            tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
         tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")
     def after_step(self, tr):
         if tr.cfg.eval_every and tr.step % tr.cfg.eval_every == 0:
-            tr.sync_ema()
+            tr.ema.full()
             if tr.is_main: self.run(tr)
             tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
-        tr.sync_ema()
+        tr.ema.full()
         if tr.is_main and tr.cfg.eval_every and tr.step % tr.cfg.eval_every:
             set_status(tr, 'evaluating'); tr.say(f'evaluating the final weights ({tr.cfg.eval_n} samples)'); self.run(tr)
         tr.accelerator.wait_for_everyone()
 
 def default_callbacks(cfg:TrainConfig) -> list:
     "Logging, checkpoints and sample grids; evaluation and instrumentation when the config asks for them."
-    from fastdit_lab.train.config import load_methods
-    load_methods()                                      # registers the instrumentation callbacks
     cbs = [LogCallback(), CheckpointCallback(), SampleCallback()]
     if cfg.eval_every: cbs.append(EvalCallback())
     if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))
     if cfg.routing_every and (cfg.plan or any(st.get('plan') for st in cfg.stages)):
-        cbs.append(build(CALLBACKS, dict(name='routing_maps', every=cfg.routing_every)))
+        cbs.append(RoutingMapCallback(every=cfg.routing_every))
     return cbs
 
 # %% ../../nbs/10_train.trainer.ipynb #a0a25a39
@@ -610,20 +311,305 @@ register_view(ViewSpec('eval/curves', 'curves', 'scalars', {'eval/*': {}}, title
 register_view(ViewSpec('samples/grid', 'images', 'arrays', {'samples/grid': {}}, title='Samples (EMA weights)',
                        empty='No sample grid yet: one is written every `sample_every` steps and at the end of the run.'))
 
+# %% ../../nbs/10_train.trainer.ipynb #fb2a470a
+class Trainer:
+    "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` join the defaults and those the plugins bring."
+    def __init__(self, cfg:TrainConfig, callbacks=(), dataset=None, accelerator=None, quiet:bool=False):
+        from accelerate.utils import DistributedType
+        cfg = validate(cfg)
+        self.accelerator = acc = accelerator if accelerator is not None else make_accelerator(cfg)
+        # sharded: FSDP2 (from `fsdp` or `accelerate launch --use_fsdp`); weights, gradients and Adam state are DTensors
+        self.sharded = acc.distributed_type == DistributedType.FSDP
+        check(not self.sharded or acc.state.fsdp_plugin.fsdp_version == 2, 'The trainer shards with FSDP2; set fsdp: '
+              'true in the config (--fsdp) or launch with accelerate launch --fsdp_version 2.')
+        self.device, self.is_main, self.quiet = acc.device, acc.is_main_process, quiet
+        check(cfg.batch_size % acc.num_processes == 0,
+              f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
+        # flips are drawn in the step, on the device, from the training RNG: the dataset never flips
+        self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size,
+                                                                        hflip=False)
+        self.run_dir, self.cfg = self.open_run(with_data_scale(cfg, self.dataset))
+        self.hflip = default_hflip(cfg.data) if cfg.hflip is None else cfg.hflip
+        if cfg.fsdp and acc.num_processes == 1: self.say('fsdp: one process, nothing to shard; training unsharded')
+        self.build(list(callbacks))
+
+    @property
+    def inference_plan(self):
+        "The active plan if samplers run it too (DyDiT), else None."
+        return inference_plan(self.plan)
+
+    def say(self, msg:str):
+        if self.is_main and not self.quiet:         # through tqdm: above the progress bar when there is one
+            from tqdm import tqdm
+            tqdm.write(f'[fastdit] {msg}', file=sys.stdout); sys.stdout.flush()
+
+    def _close(self):
+        if self.store is not None: self.store.close(); self.store = None
+        for t in self.accelerator.trackers: t.finish()           # flush event files; the run can be resumed later
+        self.accelerator.trackers = []
+        self.accelerator.wait_for_everyone()
+
+# %% ../../nbs/10_train.trainer.ipynb #7f07d063
+@patch
+def open_run(self:Trainer, cfg:TrainConfig) -> tuple[Path, TrainConfig]:
+    "The run folder (given, or a new index chosen on the main process) and its config: the saved one when it resumes."
+    from accelerate.utils import broadcast_object_list
+    acc = self.accelerator
+    rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
+    if acc.num_processes > 1: broadcast_object_list(rd)
+    run_dir = Path(rd[0])
+    saved = load_config(run_dir)
+    if saved is not None: cfg = check_resume(saved, cfg, run_dir)
+    if self.is_main:
+        (run_dir / 'samples').mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / 'config.json', cfg.to_json())
+    acc.wait_for_everyone()
+    if acc.log_with: start_trackers(acc, run_dir, cfg)
+    return run_dir, cfg
+
+# %% ../../nbs/10_train.trainer.ipynb #397a7900
+@patch
+def build(self:Trainer, callbacks:list):
+    "Model, EMA, optimizer and callbacks (the defaults, `callbacks` and the plugins'); then the checkpoint, if any."
+    cfg, acc = self.cfg, self.accelerator
+    seed_everything(cfg.seed)                               # the same initial weights (and EMA) on every rank
+    c = build_components(cfg, self.dataset.image_shape, self.dataset.num_classes)
+    self.net = c.model                                      # the plain module: weights, EMA, FLOPs
+    if cfg.init_from: self.say(f'initialised from {cfg.init_from}: {load_initial_weights(self.net, cfg.init_from)}')
+    self.net.grad_checkpointing = cfg.grad_checkpointing
+    self.process, self.sampler, self.objective, self.plan = c.process, c.sampler, c.objective, c.plan
+    self.ema = EMA(self.net)
+    self.callbacks = default_callbacks(cfg) + callbacks
+    self.callbacks = sorted(self.callbacks + self.plugin_callbacks(), key=lambda cb: cb.order)
+    seed_everything(cfg.seed * 1000 + acc.process_index)   # then each rank its own noise and timesteps
+    self.opt = make_optimizer(self.net, cfg, self.device)
+    self.step, self.nonfinite_total, self.nonfinite_run, self.train_seconds, self.stage = 0, 0, 0, 0.0, None
+    self.resume()
+    model = torch.compile(self.net) if cfg.compile else self.net
+    self.model, self.opt = prepare_keeping_state(acc, model, self.net, self.opt)
+    self.ema.to(self.device).shard_like(self.net)
+    self.store = self.open_store()
+    self._apply_stage(self.step, force=True)
+
+# %% ../../nbs/10_train.trainer.ipynb #cb856bd3
+@patch
+def open_store(self:Trainer) -> RunStore|None:
+    "The run store, on the main process only: rows after a resumed step dropped, the run's description written."
+    if not self.is_main: return None
+    st = RunStore(self.run_dir / 'store.sqlite', mode='w')
+    if self.step: st.truncate_after(self.step)
+    dev = torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu'
+    meta = dict(config=self.cfg.to_dict(), version=__version__, image_shape=list(self.dataset.image_shape),
+                num_classes=self.dataset.num_classes, num_processes=self.accelerator.num_processes, device=dev)
+    for k, v in meta.items(): st.set_meta(k, v)
+    return st
+
+# %% ../../nbs/10_train.trainer.ipynb #9fa34450
+@patch
+def plugin_callbacks(self:Trainer) -> list:
+    "The callbacks the plugins bring, once each; first, what every plugin of every stage declares is checked."
+    cfg, plugins, brought = self.cfg, [self.net, *self.callbacks], {}
+    for sc in [cfg] + [stage_config(cfg, stage_start(s, cfg.steps)) for s in cfg.stages]:
+        c = build_components(sc, model=False)
+        plugins += [c.sampler, c.objective, *c.objective.terms] + ([c.plan] if c.plan is not None else [])
+    for p in plugins:
+        for make in p.caps.callbacks:
+            if make not in brought and not any(type(cb) is make for cb in self.callbacks): brought[make] = make()
+    for p in plugins + list(brought.values()):
+        for why in p.caps.refusals(sharded=self.sharded, compiled=cfg.compile): raise FastditError(why)
+    return list(brought.values())
+
+# %% ../../nbs/10_train.trainer.ipynb #3756c562
+@patch
+def _apply_stage(self:Trainer, step:int, force:bool=False):
+    "Enter the stage in force at `step`: its objective, plan and sampler (a sampler of the same kind keeps its state)."
+    starts = [stage_start(s, self.cfg.steps) for s in self.cfg.stages if stage_start(s, self.cfg.steps) <= step]
+    key = max(starts) if starts else None
+    if key == self.stage and not force: return
+    self.stage, sc = key, stage_config(self.cfg, step)
+    c = build_components(sc, model=False)
+    sampler_state = self.sampler.state_dict() if type(c.sampler) is type(self.sampler) else {}
+    self.objective, self.plan, self.sampler = c.objective, c.plan, c.sampler
+    self.sampler.load_state_dict(sampler_state)
+    self.active = sc
+    if self.net.y_embedder is not None: self.net.y_embedder.dropout_prob = sc.label_dropout
+    if key is not None:
+        st = next(s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key)
+        self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for k, v in st.items() if k != 'at_step'))
+
+# %% ../../nbs/10_train.trainer.ipynb #442c0027
+@patch
+def resume(self:Trainer):
+    "Continue from the newest checkpoint that verifies: weights, EMA, optimizer, sampler, callbacks, counters, RNGs."
+    ckdir, acc = self.run_dir / 'checkpoints', self.accelerator
+    if self.is_main: clean_partial(ckdir)
+    ck = load_latest(ckdir)
+    if ck is None: return
+    st = ck['state']
+    self.net.load_state_dict(ck['model']); self.ema.load_state_dict(ck['ema'], st['ema_updates'])
+    load_optimizer_state_dict(self.net, self.opt, st['opt'], st.get('opt_format', 'index'))
+    self.sampler.load_state_dict(st.get('sampler', {}))
+    for cb in self.callbacks: cb.load_state_dict(st.get('callbacks', {}).get(type(cb).__name__, {}))
+    self.step, self.nonfinite_total = ck['step'], st['nonfinite_total']
+    self.train_seconds = st.get('train_seconds', 0.0)
+    rngs = st['rng_per_rank']
+    if len(rngs) == acc.num_processes: set_rng_state(rngs[acc.process_index])
+    else:
+        warnings.warn(f'Checkpoint was written by {len(rngs)} processes, resuming on {acc.num_processes}: '
+                      'training continues correctly but not bit-identically.')
+        seed_everything(self.cfg.seed * 1000 + self.step * 7 + acc.process_index)
+    self.say(f'resumed {self.run_dir} at step {self.step} from {ck["path"].name}')
+
+# %% ../../nbs/10_train.trainer.ipynb #05071a3a
+@patch
+def flops_per_image(self:Trainer) -> float:
+    "Training FLOPs per image of the model under the active plan (for the MFU)."
+    return model_flops(self.net, self.plan)['train_flops']
+
+@patch
+@torch.no_grad()
+def generate(self:Trainer, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
+    "`n` samples (class-balanced labels unless given) from the EMA (as last gathered) or the live weights."
+    sc = self.active
+    check(use_ema or not self.sharded, 'The live weights of a sharded (FSDP) run are spread over the processes; '
+                                       'sample from the EMA (use_ema=True).')
+    model = self.ema.model if use_ema else self.net
+    was = model.training; model.eval()
+    nc = self.dataset.num_classes
+    y = torch.as_tensor(labels, device=self.device) if labels is not None else torch.arange(n, device=self.device) % nc
+    g = torch.Generator(device=self.device).manual_seed(seed)
+    x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method,
+               steps=sc.sample_steps, cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc,
+               device=self.device, generator=g, plan=self.inference_plan)
+    model.train(was)
+    return x, y
+
+# %% ../../nbs/10_train.trainer.ipynb #b9663747
+@patch
+def batches(self:Trainer):
+    "Infinite iterator of (x, y) on the device, continuing at the current step."
+    acc, cfg = self.accelerator, self.cfg
+    sampler = EpochSampler(len(self.dataset), cfg.batch_size // acc.num_processes, acc.process_index, acc.num_processes,
+                           cfg.seed, self.step)
+    # its own generator: a DataLoader otherwise draws its worker seed from the global RNG, which would make a
+    # resumed run (one more DataLoader) diverge from an uninterrupted one
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + self.step)
+    dl = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
+                                     pin_memory=self.device.type == 'cuda', persistent_workers=cfg.num_workers > 0)
+    for x, y in dl: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+# %% ../../nbs/10_train.trainer.ipynb #2d3e7851
+@patch
+def train_step(self:Trainer, x, y) -> bool:
+    "One optimizer step on batch `x`, `y`; False when the gradients were not finite (the update is skipped)."
+    sc, acc = self.active, self.accelerator
+    if self.hflip: x = random_hflip(x)
+    t, w = self.sampler.sample(x.shape[0], x.device, x0=x)
+    noise = torch.randn_like(x)
+    self.x0, self.y, self.t = x, y, t
+    with acc.autocast(): self.res = self.objective.loss(self.model, x, y, t, noise, plan=self.plan, step=self.step)
+    loss = (self.res['loss'].float() * w).mean()
+    for cb in self.callbacks: cb.after_loss(self)
+    acc.backward(loss)
+    for cb in self.callbacks: cb.after_backward(self)
+    self.grad_norm = acc.clip_grad_norm_(self.net.parameters(), sc.grad_clip or float('inf'))
+    finite = bool(torch.isfinite(self.grad_norm))
+    if finite:
+        for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr) * g.get('lr_mult', 1.0)
+        for cb in self.callbacks: cb.before_optimizer_step(self)
+        self.opt.step()
+        self.ema.update(self.net, sc.ema_decay, sc.ema_warmup)
+    self.opt.zero_grad(set_to_none=True)
+    self.nonfinite_run = 0 if finite else self.nonfinite_run + 1
+    self.nonfinite_total += not finite
+    self.sampler.update(acc.gather(t.detach()), acc.gather(self.res['loss'].detach().float()), self.step)
+    self.step += 1
+    if finite:
+        for cb in self.callbacks: cb.after_optimizer_step(self)
+    return finite
+
+# %% ../../nbs/10_train.trainer.ipynb #bf82ca33
+@patch
+def save(self:Trainer):
+    "Write a checkpoint of the current step: every rank takes part (sharded state is gathered), the main one writes."
+    from accelerate.utils import gather_object
+    acc = self.accelerator
+    rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
+    weights, ema = model_state_dict(self.net), self.ema.state_dict()
+    opt, opt_format = optimizer_state_dict(self.net, self.opt)
+    if self.is_main:
+        if self.store is not None: self.store.flush()     # every row up to this step is durable before the checkpoint
+        state = dict(opt=opt, opt_format=opt_format, sampler=self.sampler.state_dict(), rng_per_rank=rngs,
+                     ema_updates=self.ema.updates, nonfinite_total=self.nonfinite_total,
+                     train_seconds=self.train_seconds,
+                     callbacks={type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+                     config=json.dumps(self.cfg.to_dict()), version=__version__)
+        save_checkpoint(self.run_dir / 'checkpoints', self.step, weights, ema, state, keep=self.cfg.keep_ckpts)
+    acc.wait_for_everyone()
+
+# %% ../../nbs/10_train.trainer.ipynb #89e70c11
+@patch
+def fit(self:Trainer):
+    "Train until `cfg.steps` (or the time budget, SIGTERM, `stop()`); checkpoints on the way and at the end."
+    self._stop = False
+    with _sigterm_stops(self):
+        for cb in self.callbacks: cb.before_fit(self)
+        batches = self.batches()
+        try:
+            while self.step < self.cfg.steps:
+                self._apply_stage(self.step)
+                t0 = time.perf_counter()
+                finite = self.train_step(*next(batches))
+                self.train_seconds += time.perf_counter() - t0
+                if not finite: self._check_nonfinite()
+                for cb in self.callbacks: cb.after_step(self)
+                if self.should_stop(): break
+        except KeyboardInterrupt:
+            self.say(f'interrupted at step {self.step}; saving a checkpoint'); self.save(); self._close(); raise
+    for cb in self.callbacks: cb.after_fit(self)
+    self._close()
+    return self
+
+@patch
+def should_stop(self:Trainer) -> bool:
+    "Whether any rank reached the time budget or was asked to stop (a collective: every rank calls it)."
+    acc, budget = self.accelerator, self.cfg.time_budget_s
+    if self._stop or (budget and self.train_seconds >= budget): acc.set_trigger()
+    if not acc.check_trigger(): return False
+    self.say(f'stopping at step {self.step}' + (' (time budget reached)' if not self._stop else ''))
+    return True
+
+@patch
+def _check_nonfinite(self:Trainer):
+    "After `max_nonfinite` non-finite steps in a row: checkpoint the last good weights and stop with a reason."
+    if self.nonfinite_run < self.cfg.max_nonfinite: return
+    self.save()
+    raise FastditError(f'The loss was not finite for {self.nonfinite_run} steps in a row (step {self.step}); the last '
+                       f'good weights are in {self.run_dir}/checkpoints. Lower lr or set grad_clip.')
+
+@contextlib.contextmanager
+def _sigterm_stops(tr:Trainer):
+    "SIGTERM asks `tr` to stop after its step, while the block runs (handlers exist only on the main thread)."
+    handle = tr.is_main and threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, lambda *_: tr.stop()) if handle else None
+    try: yield
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
+
 # %% ../../nbs/10_train.trainer.ipynb #81e26603
 def load_run(run_dir, use_ema:bool=True, device='cpu'):
     "(config, components with the trained model) of the run in `run_dir`, from its newest valid checkpoint."
     run_dir = Path(run_dir)
-    check((run_dir / 'config.json').exists(), f'{run_dir} is not a run folder (no config.json); pass the folder of a run.')
-    saved = json.loads((run_dir / 'config.json').read_text()); saved.pop('version', None)
-    cfg = config_from_dict(TrainConfig, saved)
+    cfg = load_config(run_dir)
+    check(cfg is not None, f'{run_dir} is not a run folder (no config.json); pass the folder of a run.')
     check((run_dir / 'store.sqlite').exists(), f'{run_dir} has no store.sqlite; the run never started training.')
     with RunStore(run_dir / 'store.sqlite') as st: meta = st.meta()
     ck = load_latest(run_dir / 'checkpoints')
     check(ck is not None, f'{run_dir} has no valid checkpoint yet; train it first (fastdit train --run-dir {run_dir}).')
     c = build_components(cfg, tuple(meta['image_shape']), meta['num_classes'])
     c.model.load_state_dict(ck['ema'] if use_ema and ck['ema'] is not None else ck['model'])
-    c.model.to(device).eval(); c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
+    c.model.to(device).eval()
+    c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
     return cfg, c
 
 # %% ../../nbs/10_train.trainer.ipynb #b7665504
@@ -650,7 +636,8 @@ class BackgroundRun:
         self.thread.join(timeout)
         if self.error is not None: raise self.error
         return self.trainer
-    def __repr__(self): return f"BackgroundRun('{self.run_dir}', step {self.step}, {'training' if self.alive else 'done'})"
+    def __repr__(self):
+        return f"BackgroundRun('{self.run_dir}', step {self.step}, {'training' if self.alive else 'done'})"
 
 def train_in_background(recipe:str='quickstart', callbacks=(), **overrides) -> BackgroundRun:
     "Train `recipe` with config `overrides` on a background thread; the config and data are checked before it starts."
