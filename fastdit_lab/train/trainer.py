@@ -29,11 +29,11 @@ from .instrument import RoutingMapCallback
 from .store import RunStore
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'TRACKER_PACKAGES', 'RESUME_MAY_CHANGE', 'lr_at', 'random_hflip', 'peak_flops', 'fsdp_plugin',
-           'enable_fsdp_on_cpu', 'make_accelerator', 'make_optimizer', 'check_trackers', 'start_trackers',
-           'new_run_dir', 'check_resume', 'with_data_scale', 'memory_gb', 'LogCallback', 'CheckpointCallback',
-           'SampleCallback', 'EvalCallback', 'default_callbacks', 'Trainer', 'load_run', 'BackgroundRun',
-           'train_in_background']
+__all__ = ['PEAK_TFLOPS', 'TRACKER_PACKAGES', 'RESUME_MAY_CHANGE', 'lr_at', 'random_hflip', 'peak_flops', 'fused_adamw_supported',
+           'fsdp_plugin', 'enable_fsdp_on_cpu', 'make_accelerator', 'make_optimizer', 'check_trackers',
+           'start_trackers', 'new_run_dir', 'check_resume', 'with_data_scale', 'memory_gb', 'LogCallback',
+           'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'Trainer', 'load_run',
+           'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #0ad46d6d
 def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
@@ -60,6 +60,12 @@ def peak_flops(cfg:TrainConfig, device) -> float|None:
     for k, v in PEAK_TFLOPS.items():
         if k in name: return v * 1e12
     return None
+
+# %% ../../nbs/10_train.trainer.ipynb #dd2ed8b6
+def fused_adamw_supported(device) -> bool:
+    "Whether this torch has the fused AdamW kernel for `device`'s type."
+    from torch.optim.optimizer import _get_fused_kernels_supported_devices
+    return torch.device(device).type in _get_fused_kernels_supported_devices()
 
 # %% ../../nbs/10_train.trainer.ipynb #6c9e190b
 def fsdp_plugin():
@@ -92,10 +98,10 @@ def make_accelerator(cfg:TrainConfig):
     return acc
 
 def make_optimizer(net:torch.nn.Module, cfg:TrainConfig, device) -> torch.optim.AdamW:
-    "AdamW over `net`'s trainable parameter groups (a group's `lr_mult` scales its learning rate), fused on CUDA."
+    "AdamW over `net`'s trainable parameter groups (a group's `lr_mult` scales its learning rate), fused where it can be."
     groups = [dict(g, params=[p for p in g['params'] if p.requires_grad]) for g in net.param_groups()]
     return torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
-                             weight_decay=cfg.weight_decay, fused=device.type == 'cuda')
+                             weight_decay=cfg.weight_decay, fused=fused_adamw_supported(device))
 
 TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
                         clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
@@ -336,8 +342,8 @@ def build(self:Trainer, callbacks:list):
     self.opt = make_optimizer(self.net, cfg, self.device)
     self.step, self.nonfinite_total, self.nonfinite_run, self.train_seconds, self.stage = 0, 0, 0, 0.0, None
     self.resume()
-    model = torch.compile(self.net) if cfg.compile else self.net
-    self.model, self.opt = prepare_keeping_state(acc, model, self.net, self.opt)
+    if cfg.compile: self.net.compile_blocks()            # regional: per block, in place (`DiT.compile_blocks`)
+    self.model, self.opt = prepare_keeping_state(acc, self.net, self.net, self.opt)
     self.ema.to(self.device).shard_like(self.net)
     self.store = self.open_store()
     self._apply_stage(self.step, force=True)
