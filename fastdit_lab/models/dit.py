@@ -33,7 +33,8 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
-    def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2)    # (B, N, D), row-major tokens
+    def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2).contiguous()    # (B, N, D), row-major tokens
+    # contiguous: the blocks then see one memory layout whatever a plan does (a compiled block guards on strides)
 
 class TimestepEmbedder(nn.Module):
     "Sinusoidal features of the (possibly fractional) timestep, then a 2-layer SiLU MLP."

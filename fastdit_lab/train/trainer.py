@@ -426,7 +426,7 @@ def flops_per_image(self:Trainer) -> float:
 @patch
 @torch.no_grad()
 def generate(self:Trainer, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
-    "`n` samples (class-balanced labels unless given) from the EMA (as last gathered) or the live weights."
+    "`n` samples (class-balanced labels unless given) from the EMA (as last gathered) or the live weights, under autocast."
     sc = self.active
     check(use_ema or not self.sharded, 'The live weights of a sharded (FSDP) run are spread over the processes; '
                                        'sample from the EMA (use_ema=True).')
@@ -435,11 +435,12 @@ def generate(self:Trainer, n:int, labels=None, cfg_scale:float|None=None, use_em
     nc = self.dataset.num_classes
     y = torch.as_tensor(labels, device=self.device) if labels is not None else torch.arange(n, device=self.device) % nc
     g = torch.Generator(device=self.device).manual_seed(seed)
-    x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method,
-               steps=sc.sample_steps, cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc,
-               device=self.device, generator=g, plan=self.inference_plan)
+    with self.accelerator.autocast():                       # the run's precision (bf16 on a GPU), as in training
+        x = sample(model, self.objective, (n, *self.dataset.image_shape), y=y, method=sc.sample_method,
+                   steps=sc.sample_steps, cfg_scale=sc.sample_cfg if cfg_scale is None else cfg_scale, null_class=nc,
+                   device=self.device, generator=g, plan=self.inference_plan)
     model.train(was)
-    return x, y
+    return x.float(), y
 
 # %% ../../nbs/10_train.trainer.ipynb #b9663747
 @patch
