@@ -5,7 +5,6 @@ every plan; and, with dynamo's counters, no recompilation after warm-up and no g
 Each recipe runs on a tiny network of its own kind (DiT, MaskDiT or DyDiT at 64 wide, 7 deep, on 8-px shapes) with
 its stages moved into the run, so a stage switch happens while it is compiled."""
 import copy
-from pathlib import Path
 import pytest
 import torch
 from torch._dynamo.utils import counters
@@ -46,6 +45,13 @@ def steps(tr:Trainer, n:int, batches) -> list[float]:
         out.append(tr.res['loss'].float().mean().item())
     return out
 
+@pytest.fixture(autouse=True, scope='module')
+def fresh_state_after():
+    "Leave no bf16 accelerate state or compiled graphs behind for the tests that follow in the same process."
+    yield
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True); torch._dynamo.reset()
+
 @pytest.fixture
 def cheap_compile(monkeypatch):
     "Compile with dynamo's `eager` backend: graphs, guards and graph breaks are dynamo's, without inductor's C++ build."
@@ -62,6 +68,7 @@ def test_recipe_trains_and_samples(recipe, setting, tmp_path, cheap_compile):
     assert all(map(torch.isfinite, torch.tensor(losses))), losses
     compiled = [m._compiled_call_impl is not None for m in tr.net.modules() if isinstance(m, DiTBlock)]
     assert compiled and all(compiled) == ('compile' in setting), compiled
+    assert tr.accelerator.mixed_precision == ('bf16' if 'bf16' in setting else 'no')
     x, y = tr.generate(2, seed=0)                          # under the run's autocast, as the callbacks sample
     assert x.shape == (2, *tr.dataset.image_shape) and torch.isfinite(x).all()
 
