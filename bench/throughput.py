@@ -108,16 +108,27 @@ def main():
                 row['arms'][k] = dict(img_per_s=v, median_img_per_s=med, flops_per_s=med * flops,
                                       fraction_of_gemm=med * flops / gemm_rate, mfu=med * flops / peak if peak else None)
             med = {k: v['median_img_per_s'] for k, v in row['arms'].items()}
+            # on a shared machine the load changes between rounds: the ratio within each round (arms measured
+            # minutes apart at most) and its median are steadier than a quotient of medians taken over all rounds
+            per_round = lambda a_, b_: [x / y for x, y in zip(rates[a_], rates[b_])]
+            row['fraction_of_gemm_per_round'] = {k: [r * flops / g for r, g in zip(v, gemm_rates)] for k, v in rates.items()}
             for mode in a.modes:
                 ours = med[f'fastdit_lab/{mode}']
-                for impl in impls[1:]: row[f'ours_over_{impl}/{mode}'] = ours / med[f'{impl}/{mode}']
+                for impl in impls[1:]:
+                    row[f'ours_over_{impl}/{mode}'] = ours / med[f'{impl}/{mode}']
+                    row[f'ours_over_{impl}/{mode}/per_round'] = r_ = per_round(f'fastdit_lab/{mode}', f'{impl}/{mode}')
+                    row[f'ours_over_{impl}/{mode}/median_per_round'] = statistics.median(r_)
+            if len(a.modes) == 2:
+                for impl in impls: row[f'compile_speedup/{impl}/median_per_round'] = statistics.median(
+                    per_round(f'{impl}/compiled', f'{impl}/eager'))
             if len(a.modes) == 2:
                 for impl in impls: row[f'compile_speedup/{impl}'] = med[f'{impl}/compiled'] / med[f'{impl}/eager']
             results.append(row)
             print(f'{name} batch {batch}: GEMM {gemm_rate / 1e9:.1f} GFLOP/s; ' + '; '.join(
                 f"{k} {v['median_img_per_s']:.2f} img/s ({v['fraction_of_gemm'] * 100:.0f} % of GEMM)"
                 for k, v in row['arms'].items()), flush=True)
-            print('  ' + ', '.join(f'{k} {v:.2f}' for k, v in row.items() if k.startswith(('ours_over', 'compile_speedup'))))
+            print('  ' + ', '.join(f'{k} {v:.2f}' for k, v in row.items()
+                                   if k.startswith(('ours_over', 'compile_speedup')) and not k.endswith('per_round')))
             del arms
             if device.type == 'cuda': torch.cuda.empty_cache()
     settings = dict(vars(a), device=str(device), torch_threads=torch.get_num_threads(), peak_flops=peak,

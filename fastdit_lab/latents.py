@@ -340,8 +340,9 @@ def __getitems__(self:LatentDataset, idx) -> list:
     for f, sel in (('moments.npy', ~flipped), ('moments_flip.npy', flipped)):
         if sel.any(): m[sel] = arrs[f][idx[sel]]
     mu, logvar = torch.from_numpy(m).chunk(2, dim=1)                                    # (B, c, h, w) each
-    z = mu if self.posterior == 'mean' else mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    return list(zip((z * self.a + self.b).unbind(0), arrs['labels.npy'][idx].tolist()))
+    if self.posterior == 'mean': z = mu * self.a
+    else: z = torch.randn_like(mu).mul_(logvar.mul_(0.5).exp_()).add_(mu).mul_(self.a)   # in place: no temporaries
+    return list(zip(z.add_(self.b).unbind(0), arrs['labels.npy'][idx].tolist()))
 
 # %% ../nbs/06a_latents.ipynb #7875d134
 def latent_folder(data_dir, train:bool=True) -> Path:
