@@ -15,6 +15,7 @@ from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import PLANS, DiT, TokenPlan, modulate, register_sizes
 from ..models.flops import dit_macs
 from ..train.config import register_recipe
+from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
 __all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'gated_block', 'sliced_block', 'block_costs', 'flops_ratio',
@@ -147,6 +148,12 @@ def dynamic_macs(model, aux:Aux) -> torch.Tensor:
     fixed = dit_macs(L, D, N, p, cfg['in_channels'], model.out_channels, cfg['mlp_ratio'], [0] * L)
     return per_block.sum(1) + routers + fixed['embed'] + fixed['final']
 
+# %% ../../nbs/24_methods.dydit.ipynb #93b8addf
+register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
+                       'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
+                       title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
+extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks')})
+
 # %% ../../nbs/24_methods.dydit.ipynb #1a248398
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
@@ -170,7 +177,7 @@ class DynamicPlan(TokenPlan):
             else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training)
             heads.append(head); groups.append(group); tokens.append(tok)
         aux.head_gates, aux.mlp_gates, aux.token_gates = (torch.stack(g, 1) for g in (heads, groups, tokens))
-        aux.metrics['flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
+        aux.metrics['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
         return x
 
     @torch.no_grad()
@@ -180,8 +187,8 @@ class DynamicPlan(TokenPlan):
         dev = next(model.parameters()).device
         t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
         hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
-        return dict(head_width=torch.stack(hw, 1).mean(-1).cpu().numpy(), mlp_width=torch.stack(mw, 1).mean(-1).cpu().numpy(),
-                    width_u=u.numpy())
+        return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(),
+                'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(), 'plan/width_u': u.numpy()}
 
     def routing_arrays(self, model, process) -> dict:
         "With each routing map: the head and MLP-group widths per noise level and block (`width_table`)."
