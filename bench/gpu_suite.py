@@ -160,7 +160,7 @@ def dydit_sampling(P, device, dtype, peak):
                      return_aux=True)
     med = {k: statistics.median(v) for k, v in secs.items()}
     return dict(size=P['dydit_size'], batch=b, steps=P['dydit_steps'], seconds=secs, median_seconds=med, gates=gates,
-                flops_ratio=float(aux.metrics['flops_ratio'].mean()), speedup=med['dense'] / med['dydit-0.5'])
+                flops_ratio=float(aux.metrics['plan/flops_ratio'].mean()), speedup=med['dense'] / med['dydit-0.5'])
 
 def memory_per_size(P, device, dtype, peak):
     "Peak memory of one eager training step (bf16 autocast, AdamW, EMA) per size at one batch."
