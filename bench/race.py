@@ -25,8 +25,8 @@ def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
                         'to run two races side by side without one slowing the other)')
     return p
 
-def race(name:str, arms:list, a:argparse.Namespace):
-    "Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json."
+def race(name:str, arms:list, a:argparse.Namespace, write:bool=True):
+    "Run every (label, recipe, overrides) arm for every seed; print a table, write bench/results/<name>-*.json (`write`), return (rows, table)."
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if a.threads: torch.set_num_threads(a.threads)
     arms = [arms[i] for i in (a.arms if a.arms is not None else range(len(arms)))]
@@ -50,7 +50,8 @@ def race(name:str, arms:list, a:argparse.Namespace):
                                  steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device)
                 rows.append(dict(arm=label, recipe=recipe, overrides=over, seed=seed, steps=tr.step, images=tr.step * a.batch,
                                  train_seconds=tr.train_seconds, last_loss=loss, fid=r['fid'], fid_kind=r['kind'],
-                                 fid_network=r['network'], n_fake=r['n_fake'], data_scale=tr.objective.data_scale))
+                                 fid_network=r['network'], n_fake=r['n_fake'], data_scale=tr.objective.data_scale,
+                                 class_accuracy=r.get('class_accuracy')))
                 if learned is not None:
                     rows[-1].update(policy_updates=learned.sizes['step'], density_u=learned.t_bin.values.round(4).tolist(),
                                     final_density=learned.values[-1].round(4).tolist())
@@ -62,4 +63,5 @@ def race(name:str, arms:list, a:argparse.Namespace):
                           steps_mean=statistics.mean(r['steps'] for r in rows if r['arm'] == label)))
     print('\n| arm | proxy FID (mean) | per seed | steps |\n|---|---|---|---|')
     for t in table: print(f"| {t['arm']} | {t['fid_mean']:.2f} | {', '.join(f'{v:.2f}' for v in t['fid_per_seed'])} | {t['steps_mean']:.0f} |")
-    print('wrote', write_result(name, dict(vars(a), device=str(device)), rows, summary=table))
+    if write: print('wrote', write_result(name, dict(vars(a), device=str(device)), rows, summary=table))
+    return rows, table

@@ -1,87 +1,140 @@
-"""Training throughput (img/s) and MFU of fastdit_lab's DiT, side by side with diffusers' DiTTransformer2DModel.
+"""Training throughput of fastdit_lab's DiT beside diffusers' DiTTransformer2DModel and the official DiT layout, and
+the same process's GEMM rate as the yardstick.
 
-Both networks run the same training step (forward, MSE, backward, AdamW, EMA update) on the same batch of latents
-at the same precision, in the same process. Measurements are interleaved in rounds (ours, peer, peer, ours, ...) and
-the median of the rounds is reported, because these machines are noisy; the ratio is ours / peer.
+Every arm runs the same training step (forward, MSE, backward, AdamW, EMA update) on the same batch of latents, at
+the same precision, in one process: fastdit_lab's DiT, diffusers' `DiTTransformer2DModel` and the network of
+facebookresearch/DiT's models.py (rebuilt in `official_dit.py`), each eager and compiled (ours per block, as the
+trainer compiles; the others whole, their best), plus a 2048² GEMM in the same dtype. Arms are measured in rounds
+whose order rotates, and each arm's median over the rounds is reported, because this machine is shared; a ratio is
+the quotient of two medians of one run. The load average is recorded before and after.
 
-    python bench/throughput.py --models DiT-S/2 --batch 8 --precision fp32              # CPU
-    python bench/throughput.py --models DiT-XL/2 --batch 256 --precision bf16 --compile  # one GPU
+    taskset -c 1 python bench/throughput.py --batch 8 32 --threads 1               # the CPU ratios (fp32)
+    python bench/throughput.py --models DiT-XL/2 --batch 64 --precision bf16 --no-official   # one GPU
 """
-import argparse, copy, math, statistics, sys
+import argparse, copy, os, statistics, sys, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from common import timed, write_result
-from fastdit_lab.models.dit import make_model
+from official_dit import OfficialDiT, same_layout
+from fastdit_lab.models.dit import DIT_SIZES, make_model
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.ema import ema_update
-from fastdit_lab.train.trainer import PEAK_TFLOPS
+from fastdit_lab.train.trainer import PEAK_TFLOPS, fused_adamw_supported
 
-def peer_model(name, latent=32, channels=4):
-    "diffusers' DiT with the same depth, width, heads and patch as our `name`."
-    from diffusers import DiTTransformer2DModel
-    from fastdit_lab.models.dit import DIT_SIZES
-    size, patch = name[4:].split('/')
+def size_of(name):
+    size, patch = name.split('-')[1].split('/')
     depth, width, heads = DIT_SIZES[size]
-    return DiTTransformer2DModel(num_attention_heads=heads, attention_head_dim=width // heads, in_channels=channels,
-                                 out_channels=2 * channels, num_layers=depth, sample_size=latent, patch_size=int(patch))
+    return dict(depth=depth, hidden_size=width, num_heads=heads, patch_size=int(patch))
 
-def make_step(model, impl, batch, device, dtype, compile_):
-    "A closure running one training step of `model` on a fixed random batch."
+def build(impl, name, latent=32, channels=4):
+    "The network `impl` ('fastdit_lab', 'diffusers', 'official') at size `name`, 1000 classes, learned sigma."
+    s = size_of(name)
+    if impl == 'fastdit_lab': return make_model(name, input_size=latent, in_channels=channels)
+    if impl == 'official': return OfficialDiT(input_size=latent, in_channels=channels, **s)
+    from diffusers import DiTTransformer2DModel
+    return DiTTransformer2DModel(num_attention_heads=s['num_heads'], attention_head_dim=s['hidden_size'] // s['num_heads'],
+                                 in_channels=channels, out_channels=2 * channels, num_layers=s['depth'],
+                                 sample_size=latent, patch_size=s['patch_size'])
+
+def make_step(model, impl, compiled, batch, device, dtype, **compile_kw):
+    "A closure running one training step of `model` on a fixed random batch (`compile_kw`: torch.compile options)."
     model = model.to(device).train()
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == 'cuda')
-    fwd = torch.compile(model) if compile_ else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_adamw_supported(device))
+    if compiled and impl == 'fastdit_lab': fwd = model.compile_blocks(**compile_kw)
+    else: fwd = torch.compile(model, **compile_kw) if compiled else model
     x = torch.randn(batch, 4, 32, 32, device=device); y = torch.randint(0, 1000, (batch,), device=device)
     t = torch.randint(0, 1000, (batch,), device=device); target = torch.randn(batch, 8, 32, 32, device=device)
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            out = fwd(x, t.float(), y) if impl == 'fastdit_lab' else fwd(x, timestep=t, class_labels=y).sample
+            out = fwd(x, timestep=t, class_labels=y).sample if impl == 'diffusers' else fwd(x, t.float(), y)
             loss = F.mse_loss(out.float(), target)
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, model, 0.9999)
     return step
 
+def gemm(device, dtype, n=2048):
+    "A closure multiplying two n×n matrices, and the FLOPs of one call."
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    return (lambda: torch.mm(a, b)), 2 * n ** 3
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--models', nargs='+', default=['DiT-S/2'])
-    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--batch', nargs='+', type=int, default=[8])
     p.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32')
-    p.add_argument('--steps', type=int, default=5, help='timed steps per round')
-    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--steps', type=int, default=2, help='timed steps per arm and round')
     p.add_argument('--rounds', type=int, default=3)
-    p.add_argument('--compile', action='store_true')
-    p.add_argument('--no-peer', action='store_true', help='measure fastdit_lab only')
+    p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s own)')
+    p.add_argument('--modes', nargs='+', default=['eager', 'compiled'], choices=['eager', 'compiled'])
+    p.add_argument('--no-peer', action='store_true', help="leave out diffusers' DiT")
+    p.add_argument('--no-official', action='store_true', help='leave out the official layout')
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.bfloat16 if a.precision == 'bf16' else torch.float32
     if device.type == 'cuda': torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
     peak = next((v * 1e12 for k, v in PEAK_TFLOPS.items() if device.type == 'cuda' and k in torch.cuda.get_device_name(0)), None)
-    results = []
+    impls = ['fastdit_lab'] + ['diffusers'] * (not a.no_peer) + ['official'] * (not a.no_official)
+    load_before, results = os.getloadavg(), []
+    mm, mm_flops = gemm(device, dtype)
     for name in a.models:
-        ours = make_model(name)
-        flops = model_flops(ours)['train_flops']
-        impls = {'fastdit_lab': ours} if a.no_peer else {'fastdit_lab': ours, 'diffusers': peer_model(name)}
-        steps = {k: make_step(m, k, a.batch, device, dtype, a.compile) for k, m in impls.items()}
-        for k, s in steps.items(): timed(s, a.warmup, device)
-        rates = {k: [] for k in steps}
-        for r in range(a.rounds):
-            for k in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
-                rates[k].append(a.steps * a.batch / timed(steps[k], a.steps, device))
-        row = dict(model=name, flops_per_img=flops)
-        for k, v in rates.items():
-            med = statistics.median(v)
-            row[k] = dict(img_per_s=v, median_img_per_s=med, mfu=med * flops / peak if peak else None,
-                          params=sum(p.numel() for p in impls[k].parameters()))
-        if 'diffusers' in row: row['ratio_ours_over_peer'] = row['fastdit_lab']['median_img_per_s'] / row['diffusers']['median_img_per_s']
-        results.append(row)
-        msg = f"{name}: ours {row['fastdit_lab']['median_img_per_s']:.2f} img/s"
-        if row['fastdit_lab']['mfu'] is not None: msg += f" (MFU {row['fastdit_lab']['mfu'] * 100:.1f}%)"
-        if 'diffusers' in row: msg += f", diffusers {row['diffusers']['median_img_per_s']:.2f} img/s, ratio {row['ratio_ours_over_peer']:.2f}×"
-        print(msg, flush=True)
-        del steps, impls
-        if device.type == 'cuda': torch.cuda.empty_cache()
-    settings = dict(vars(a), device=str(device), peak_flops=peak, latent='32x32x4', step='fwd+mse+bwd+AdamW+EMA')
-    print('wrote', write_result('throughput', settings, results))
+        flops = model_flops(make_model(name, input_size=32, in_channels=4))['train_flops']
+        check_model = build('official', name)
+        assert same_layout(check_model, build('fastdit_lab', name)), 'the official rebuild lost the layout'
+        del check_model
+        for batch in a.batch:
+            arms, compile_s = {}, {}
+            for impl in impls:
+                model = build(impl, name)
+                for mode in a.modes:
+                    key = f'{impl}/{mode}'
+                    arms[key] = make_step(model if mode == 'eager' else copy.deepcopy(model), impl, mode == 'compiled',
+                                          batch, device, dtype)
+                    first = timed(arms[key], 1, device); steady = timed(arms[key], 1, device)
+                    if mode == 'compiled': compile_s[key] = first - steady
+                    print(f'{name} batch {batch} {key}: first step {first:.1f} s, second {steady:.1f} s', flush=True)
+            rates, gemm_rates = {k: [] for k in arms}, []
+            for r in range(a.rounds):
+                order = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
+                gemm_rates.append(3 * mm_flops / timed(mm, 3, device))
+                for k in order: rates[k].append(a.steps * batch / timed(arms[k], a.steps, device))
+            gemm_rate = statistics.median(gemm_rates)
+            row = dict(model=name, batch=batch, train_flops_per_img=flops, gemm_flops_per_s=gemm_rates,
+                       median_gemm_flops_per_s=gemm_rate, compile_s=compile_s, arms={})
+            for k, v in rates.items():
+                med = statistics.median(v)
+                row['arms'][k] = dict(img_per_s=v, median_img_per_s=med, flops_per_s=med * flops,
+                                      fraction_of_gemm=med * flops / gemm_rate, mfu=med * flops / peak if peak else None)
+            med = {k: v['median_img_per_s'] for k, v in row['arms'].items()}
+            # on a shared machine the load changes between rounds: the ratio within each round (arms measured
+            # minutes apart at most) and its median are steadier than a quotient of medians taken over all rounds
+            per_round = lambda a_, b_: [x / y for x, y in zip(rates[a_], rates[b_])]
+            row['fraction_of_gemm_per_round'] = {k: [r * flops / g for r, g in zip(v, gemm_rates)] for k, v in rates.items()}
+            for mode in a.modes:
+                ours = med[f'fastdit_lab/{mode}']
+                for impl in impls[1:]:
+                    row[f'ours_over_{impl}/{mode}'] = ours / med[f'{impl}/{mode}']
+                    row[f'ours_over_{impl}/{mode}/per_round'] = r_ = per_round(f'fastdit_lab/{mode}', f'{impl}/{mode}')
+                    row[f'ours_over_{impl}/{mode}/median_per_round'] = statistics.median(r_)
+            if len(a.modes) == 2:
+                for impl in impls: row[f'compile_speedup/{impl}/median_per_round'] = statistics.median(
+                    per_round(f'{impl}/compiled', f'{impl}/eager'))
+            if len(a.modes) == 2:
+                for impl in impls: row[f'compile_speedup/{impl}'] = med[f'{impl}/compiled'] / med[f'{impl}/eager']
+            results.append(row)
+            print(f'{name} batch {batch}: GEMM {gemm_rate / 1e9:.1f} GFLOP/s; ' + '; '.join(
+                f"{k} {v['median_img_per_s']:.2f} img/s ({v['fraction_of_gemm'] * 100:.0f} % of GEMM)"
+                for k, v in row['arms'].items()), flush=True)
+            print('  ' + ', '.join(f'{k} {v:.2f}' for k, v in row.items()
+                                   if k.startswith(('ours_over', 'compile_speedup')) and not k.endswith('per_round')))
+            del arms
+            if device.type == 'cuda': torch.cuda.empty_cache()
+    settings = dict(vars(a), device=str(device), torch_threads=torch.get_num_threads(), peak_flops=peak,
+                    cpu_affinity=sorted(os.sched_getaffinity(0)), latent='32x32x4', step='fwd+mse+bwd+AdamW+EMA',
+                    gemm='2048x2048 mm, same dtype', adamw_fused=fused_adamw_supported(device))
+    print('wrote', write_result('throughput', settings, results, load_average_before=load_before,
+                                load_average_after=os.getloadavg()))
 
 if __name__ == '__main__': main()

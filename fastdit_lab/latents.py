@@ -330,6 +330,20 @@ def decode_for_display(self:LatentDataset, z) -> torch.Tensor:
     x = torch.as_tensor(z)[:, :3].float()
     return x / x.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
 
+# %% ../nbs/06a_latents.ipynb #c8d2f3b5
+@patch
+def __getitems__(self:LatentDataset, idx) -> list:
+    "Items `idx` as `__getitem__` makes them, with one read per array and one draw for the batch (a DataLoader's fetch)."
+    arrs, idx = self._open(), np.asarray(idx, dtype=np.int64)
+    flipped = (torch.rand(len(idx)) < 0.5).numpy() if self.flip else np.zeros(len(idx), dtype=bool)
+    m = np.empty((len(idx), *arrs['moments.npy'].shape[1:]), dtype=np.float32)
+    for f, sel in (('moments.npy', ~flipped), ('moments_flip.npy', flipped)):
+        if sel.any(): m[sel] = arrs[f][idx[sel]]
+    mu, logvar = torch.from_numpy(m).chunk(2, dim=1)                                    # (B, c, h, w) each
+    if self.posterior == 'mean': z = mu * self.a
+    else: z = torch.randn_like(mu).mul_(logvar.mul_(0.5).exp_()).add_(mu).mul_(self.a)   # in place: no temporaries
+    return list(zip(z.add_(self.b).unbind(0), arrs['labels.npy'][idx].tolist()))
+
 # %% ../nbs/06a_latents.ipynb #7875d134
 def latent_folder(data_dir, train:bool=True) -> Path:
     "The encoded folder holding the train (or test) split of `data_dir`."

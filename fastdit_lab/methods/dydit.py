@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from ..core import Aux, Capabilities, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import PLANS, DiT, TokenPlan, modulate, register_sizes
@@ -17,8 +18,8 @@ from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
-__all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'sliced_block', 'block_costs', 'flops_ratio', 'dynamic_macs',
-           'DynamicPlan', 'FlopsLoss', 'CompleteModelLoss']
+__all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'gated_block', 'sliced_block', 'block_costs', 'flops_ratio',
+           'dynamic_macs', 'DynamicPlan', 'FlopsLoss', 'CompleteModelLoss']
 
 # %% ../../nbs/24_methods.dydit.ipynb #c17b1036
 def gumbel_sigmoid(logits:torch.Tensor, tau:float=5.0, training:bool=True) -> torch.Tensor:
@@ -73,8 +74,12 @@ def _gates(model, i, t_emb, tau, training):
             torch.cat([one, gumbel_sigmoid(r.mlp(t_emb), tau, training)], 1))
 
 def masked_block(model, i, x, c, head, group, tau:float=5.0, training:bool=True):
-    "Block `i` with gates multiplied in: head gates on the attention heads, group gates on the MLP channels."
-    blk, r = model.blocks[i], model.routers[i]
+    "Block `i` with gates multiplied in (`gated_block`), checkpointed and compiled as the model's blocks are."
+    args = (model.blocks[i], model.routers[i], x, c, head, group, tau, training)
+    return model.block_call(model.gated_block, *args)
+
+def gated_block(blk, r, x, c, head, group, tau:float=5.0, training:bool=True):
+    "Block `blk` with router `r`'s gates multiplied in: head gates on the attention heads, group gates on the MLP channels."
     B, N, D = x.shape; H = blk.attn.num_heads
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = blk.adaLN_modulation(c).chunk(6, dim=1)
     q, k, v = blk.attn.qkv(modulate(blk.norm1(x), shift_msa, scale_msa)).reshape(B, N, 3, H, D // H).permute(2, 0, 3, 1, 4)
@@ -106,8 +111,17 @@ def sliced_block(model, i, x, c, head_idx, group_idx):
         W1 = blk.mlp.fc1.weight.view(H, G, D)[group_idx].reshape(-1, D); b1 = blk.mlp.fc1.bias.view(H, G)[group_idx].reshape(-1)
         W2 = blk.mlp.fc2.weight.view(D, H, G)[:, group_idx].reshape(D, -1)
         m = F.linear(blk.mlp.act(F.linear(h, W1, b1)), W2, blk.mlp.fc2.bias) * gate_mlp[bi]
-        x = xf.index_add(0, rows, m).view(B, N, D)
+        x = xf.index_add(0, rows, m.to(xf.dtype)).view(B, N, D)     # under autocast m is bf16, x float32
     return x, sel.to(x.dtype)
+
+DyDiT.gated_block = staticmethod(gated_block)     # what `masked_block` runs; `compile_blocks` compiles it
+
+@patch
+def compile_blocks(self:DyDiT, **kw) -> DyDiT:
+    "Compile the blocks (`DiT.compile_blocks`) and the gated block, which all blocks share (modules are its inputs)."
+    DiT.compile_blocks(self, **kw)
+    self.gated_block = torch.compile(gated_block, **self.compile_options)
+    return self
 
 # %% ../../nbs/24_methods.dydit.ipynb #8e9d0f7e
 def block_costs(num_tokens:int, hidden:int) -> tuple[float, float]:

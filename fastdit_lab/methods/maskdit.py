@@ -8,7 +8,6 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.maskdit.html.md"""
 from __future__ import annotations
 import torch
 import torch.nn as nn
-from torch.utils.checkpoint import checkpoint
 from fastcore.basics import patch
 from ..core import Aux, Route, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
@@ -70,7 +69,7 @@ class MaskDiT(DiT):
         else: h = h + 0 * self.mask_token.to(h.dtype)   # keeps the mask token in the graph (DDP) when nothing is masked
         h = h + self.decoder_pos_embed.to(h.dtype)
         for blk in self.decoder_blocks:
-            h = checkpoint(blk, h, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(h, c)
+            h = self.block_call(blk, h, c)
         return self.final_layer(h, c)
 
 register_sizes('MaskDiT', MaskDiT, lambda size: dict(zip(('decoder_depth', 'decoder_width'), MASKDIT_DECODERS[size])))

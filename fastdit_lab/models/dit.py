@@ -17,9 +17,9 @@ from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, Rout
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PLANS', 'DIT_SIZES', 'MODELS', 'modulate', 'PatchEmbed', 'TimestepEmbedder', 'LabelEmbedder', 'sincos_1d',
-           'sincos_2d', 'Attention', 'Mlp', 'DiTBlock', 'FinalLayer', 'TokenPlan', 'inference_plan', 'random_subset',
-           'gather_tokens', 'scatter_tokens', 'DiT', 'register_sizes', 'make_model', 'read_state_dict',
+__all__ = ['PLANS', 'COMPILE_DEFAULTS', 'DIT_SIZES', 'MODELS', 'modulate', 'PatchEmbed', 'TimestepEmbedder', 'LabelEmbedder',
+           'sincos_1d', 'sincos_2d', 'Attention', 'Mlp', 'DiTBlock', 'FinalLayer', 'TokenPlan', 'inference_plan',
+           'random_subset', 'gather_tokens', 'scatter_tokens', 'DiT', 'register_sizes', 'make_model', 'read_state_dict',
            'load_dit_weights']
 
 # %% ../../nbs/05_models.dit.ipynb #75ecd613
@@ -33,7 +33,8 @@ class PatchEmbed(nn.Module):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
-    def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2)    # (B, N, D), row-major tokens
+    def forward(self, x): return self.proj(x).flatten(2).transpose(1, 2).contiguous()    # (B, N, D), row-major tokens
+    # contiguous: the blocks then see one memory layout whatever a plan does (a compiled block guards on strides)
 
 class TimestepEmbedder(nn.Module):
     "Sinusoidal features of the (possibly fractional) timestep, then a 2-layer SiLU MLP."
@@ -226,11 +227,16 @@ def embed(self:DiT, x, t, y, aux:Aux|None=None):
     return self.x_embedder(x) + self.pos_embed, c
 
 @patch
+def block_call(self:DiT, fn, *args):
+    "`fn(*args)`, one block's work, checkpointed (recomputed in the backward pass) when `grad_checkpointing` is on."
+    if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
+
+@patch
 def run_blocks(self:DiT, x, c, indices):
-    "Run the blocks `indices` in order (with activation checkpointing when enabled)."
-    for i in indices:
-        blk = self.blocks[i]
-        x = checkpoint(blk, x, c, use_reentrant=False) if self.grad_checkpointing and self.training else blk(x, c)
+    "Run the blocks `indices` in order (each through `block_call`: checkpointed when enabled)."
+    for i in indices: x = self.block_call(self.blocks[i], x, c)
     return x
 
 @patch
@@ -259,6 +265,17 @@ def forward(self:DiT, x, t, y=None, plan:TokenPlan|None=None, return_aux:bool=Fa
 def param_groups(self:DiT) -> list[dict]:
     "Optimizer parameter groups (a group may carry an `lr_mult`); one group here, models with routers split theirs."
     return [dict(params=list(self.parameters()))]
+
+# %% ../../nbs/05_models.dit.ipynb #e2c25796
+COMPILE_DEFAULTS = dict(dynamic=True, fullgraph=True)
+
+@patch
+def compile_blocks(self:DiT, **kw) -> DiT:
+    "Compile every `DiTBlock` in place with `torch.compile` options `kw` over `COMPILE_DEFAULTS`; returns the model."
+    self.compile_options = COMPILE_DEFAULTS | kw
+    for mod in self.modules():
+        if isinstance(mod, DiTBlock): mod.compile(**self.compile_options)
+    return self
 
 # %% ../../nbs/05_models.dit.ipynb #f19f6669
 DIT_SIZES = {'S': (12, 384, 6), 'B': (12, 768, 12), 'L': (24, 1024, 16), 'XL': (28, 1152, 16), 'T': (6, 192, 3)}

@@ -1,0 +1,242 @@
+"""The GPU claims measured in one command and written to one JSON in bench/results/: DiT-XL/2 training img/s and MFU
+(bf16, per-block compile, flash attention) up to the largest batch that fits, ours against diffusers' DiT in the same
+loop, TREAD's and MaskDiT's training speed-ups, DyDiT λ = 0.5's sampling speed-up (wall clock), peak memory per size,
+and a short evidence race (dense, SiT, FasterDiT, TREAD, FasterDiT + TREAD) scored by proxy FID and class accuracy.
+
+    python bench/gpu_suite.py               # one H100/H200, sized for about 9 minutes
+    python bench/gpu_suite.py --smoke       # CPU, tiny sizes, under a minute: the same code, so it is known to run
+
+`--smoke` changes only sizes, the data set and the compile backend (dynamo's `eager`: graphs, guards and graph breaks
+without inductor's C++ build), never the code path. Each part records its seconds; a part that fails records its
+error and the others still run, and the JSON says which failed (the exit status too). Every ratio is of medians of
+rounds measured side by side in this process, with the arms' order rotated from round to round.
+"""
+import argparse, contextlib, copy, math, statistics, sys, time, traceback
+from pathlib import Path
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+import common
+from common import timed, write_result
+import throughput
+import fastdit_lab.all                  # noqa: F401  (every method registers its recipes, models, plans and losses)
+from fastdit_lab.models import dit as dit_module
+from fastdit_lab.models.flops import model_flops
+from fastdit_lab.train.config import build_components, resolve_config
+from fastdit_lab.train.ema import ema_update
+from fastdit_lab.train.trainer import PEAK_TFLOPS, fused_adamw_supported
+
+PROFILES = {
+    # one GPU: XL/2 on 32×32×4 latents (ImageNet-256 through the SD VAE)
+    'gpu': dict(size='XL/2', batches=[32, 64, 128, 256, 512], steps=5, rounds=3, compare_batch=64, plan_batch=64,
+                memory_sizes=['S/2', 'B/2', 'L/2', 'XL/2'], memory_batch=32, dydit_size='XL/2', dydit_batch=64,
+                dydit_steps=50, backend='inductor',
+                race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=45.0, batch=128, n=1000,
+                          sample_steps=50, lr=1e-4)),
+    'smoke': dict(size='T/4', batches=[2, 4], steps=1, rounds=2, compare_batch=2, plan_batch=2,
+                  memory_sizes=['T/8', 'T/4'], memory_batch=2, dydit_size='T/4', dydit_batch=2, dydit_steps=2,
+                  backend='eager',
+                  race=dict(model='DiT-T/4', data='shapes', image_size=16, budget=1.0, batch=8, n=20, sample_steps=2,
+                            lr=1e-3)),
+}
+RACE_ARMS = [('dense (DiT)', 'dit', {}), ('SiT', 'sit', {}), ('FasterDiT', 'fasterdit', {}), ('TREAD', 'tread', {}),
+             ('FasterDiT + TREAD', 'fasterdit', {'plan': {'name': 'tread', 'ratio': 0.5, 'start': 2, 'end': -4}})]
+TARGETS = dict(tread_speedup=1.6, maskdit_speedup=1.8, dydit_sampling_speedup=1.8, ours_over_diffusers=1.1)
+
+def attention_kernel(device):
+    "Flash attention for every SDPA call on a GPU (an error, not a silent fallback, if it cannot run); nothing on CPU."
+    if device.type != 'cuda': return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+
+def peak_gb(device) -> float|None:
+    "Peak CUDA memory since the last reset, in GB (None on CPU, where the process's peak says nothing per part)."
+    return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == 'cuda' else None
+
+def reset(device):
+    if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+
+def rounds(arms:dict, batch:int, steps:int, n_rounds:int, device) -> dict:
+    "img/s of each arm (a step closure) per round, the arms' order rotated every round; medians and the raw rates."
+    rates = {k: [] for k in arms}
+    for r in range(n_rounds):
+        order = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
+        for k in order: rates[k].append(steps * batch / timed(arms[k], steps, device))
+    return {k: dict(img_per_s=v, median_img_per_s=statistics.median(v)) for k, v in rates.items()}
+
+def warm(step, device) -> float:
+    "Seconds of the first call (compilation included), then one more call."
+    first = timed(step, 1, device); timed(step, 1, device)
+    return first
+
+def dense_training(P, device, dtype, peak):
+    "Our DiT at `size`, compiled, at each batch until one does not fit: img/s, MFU, peak memory, first-step seconds."
+    name, rows = f"DiT-{P['size']}", []
+    flops = model_flops(throughput.build('fastdit_lab', name))['train_flops']
+    for batch in P['batches']:
+        reset(device)
+        try:
+            step = throughput.make_step(throughput.build('fastdit_lab', name), 'fastdit_lab', True, batch, device, dtype,
+                                        backend=P['backend'])
+            first = warm(step, device)
+            r = rounds({'ours': step}, batch, P['steps'], P['rounds'], device)['ours']
+            rows.append(dict(batch=batch, first_step_s=first, **r, mfu=r['median_img_per_s'] * flops / peak if peak else None,
+                             peak_memory_gb=peak_gb(device)))
+            print(f"  {name} batch {batch}: {r['median_img_per_s']:.1f} img/s", flush=True)
+        except torch.cuda.OutOfMemoryError:
+            rows.append(dict(batch=batch, out_of_memory=True)); break
+        finally:
+            step = None; reset(device)
+    fits = [r for r in rows if not r.get('out_of_memory')]
+    best = max(fits, key=lambda r: r['median_img_per_s']) if fits else None
+    return dict(model=name, train_flops_per_img=flops, per_batch=rows, largest_batch=fits[-1]['batch'] if fits else None,
+                best=best)
+
+def ours_vs_diffusers(P, device, dtype, peak):
+    "Ours (per-block compile) and diffusers' DiTTransformer2DModel (whole-model compile) in the same loop and batch."
+    name, batch = f"DiT-{P['size']}", P['compare_batch']
+    arms = {impl: throughput.make_step(throughput.build(impl, name), impl, True, batch, device, dtype, backend=P['backend'])
+            for impl in ('fastdit_lab', 'diffusers')}
+    first = {k: warm(s, device) for k, s in arms.items()}
+    res = rounds(arms, batch, P['steps'], P['rounds'], device)
+    return dict(model=name, batch=batch, first_step_s=first, arms=res,
+                ours_over_diffusers=res['fastdit_lab']['median_img_per_s'] / res['diffusers']['median_img_per_s'])
+
+def recipe_step(recipe, model, batch, device, dtype, backend):
+    "One training step of `recipe` (objective, plan, loss terms, AdamW, EMA) on fixed latents, compiled per block."
+    c = build_components(resolve_config(recipe, model=model), (4, 32, 32), 1000)
+    net = c.model.to(device).train()
+    ema = copy.deepcopy(net).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=fused_adamw_supported(device))
+    net.compile_blocks(backend=backend)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, 4, 32, 32, device=device, generator=g)
+    y = torch.randint(0, 1000, (batch,), device=device, generator=g)
+    def step():
+        t, _ = c.sampler.sample(batch, device)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss = c.objective.loss(net, x, y, t, torch.randn_like(x), plan=c.plan)['loss'].float().mean()
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, net, 0.9999)
+    return step, model_flops(net, c.plan)['train_flops']
+
+def token_plans(P, device, dtype, peak):
+    "TREAD and MaskDiT training img/s over the dense DiT (EDM, as both recipes), same batch, compiled, side by side."
+    size, batch = P['size'], P['plan_batch']
+    spec = {'dense': ('edm', f'DiT-{size}'), 'tread': ('tread', f'DiT-{size}'), 'maskdit': ('maskdit', f'MaskDiT-{size}')}
+    arms, flops = {}, {}
+    for k, (recipe, model) in spec.items(): arms[k], flops[k] = recipe_step(recipe, model, batch, device, dtype, P['backend'])
+    for s in arms.values(): warm(s, device)
+    res = rounds(arms, batch, P['steps'], P['rounds'], device)
+    d = res['dense']['median_img_per_s']
+    for k, v in res.items(): v.update(speedup_vs_dense=v['median_img_per_s'] / d, flop_ratio_vs_dense=flops[k] / flops['dense'])
+    return dict(size=size, batch=batch, arms=res, tread_speedup=res['tread']['speedup_vs_dense'],
+                maskdit_speedup=res['maskdit']['speedup_vs_dense'])
+
+def dydit_sampling(P, device, dtype, peak):
+    "DDIM sampling wall clock of the dense forward and DyDiT's sliced one at λ = 0.5 (gates set, `dydit_speed.py`)."
+    from dydit_speed import set_gates
+    from fastdit_lab.diffusion.objectives import EpsilonObjective
+    from fastdit_lab.diffusion.process import DDPM
+    from fastdit_lab.diffusion.sampling import sample
+    from fastdit_lab.methods.dydit import DynamicPlan
+    torch.manual_seed(0)
+    base = dit_module.make_model(f"DyDiT-{P['dydit_size']}").to(device).eval()
+    for n, prm in base.named_parameters():             # stand-in trained weights: adaLN-Zero would make blocks identities
+        if not n.startswith('routers'): prm.data.normal_(0, 0.02)
+    b = P['dydit_batch']; shape = (b, 4, 32, 32); y = torch.randint(0, 1000, (b,), device=device)
+    dyn = copy.deepcopy(base)
+    gates = set_gates(dyn, 0.5, torch.randn(shape, device=device), torch.full((b,), 500., device=device), y)
+    obj, arms, ratio = EpsilonObjective(DDPM()), {'dense': (base, None), 'dydit-0.5': (dyn, DynamicPlan())}, []
+    def run(k):
+        m, plan = arms[k]
+        g = torch.Generator(device=device).manual_seed(0)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
+            sample(m, obj, shape, y=y, method='ddim', steps=P['dydit_steps'], device=device, generator=g, plan=plan)
+    for k in arms: run(k)
+    secs = {k: [] for k in arms}
+    for r in range(P['rounds']):
+        for k in (list(arms) if r % 2 == 0 else list(arms)[::-1]): secs[k].append(timed(lambda: run(k), 1, device))
+    with torch.no_grad():                             # the FLOPs ratio the gates reach at the calibration point
+        _, aux = dyn(torch.randn(shape, device=device), torch.full((b,), 500., device=device), y, plan=DynamicPlan(),
+                     return_aux=True)
+    med = {k: statistics.median(v) for k, v in secs.items()}
+    return dict(size=P['dydit_size'], batch=b, steps=P['dydit_steps'], seconds=secs, median_seconds=med, gates=gates,
+                flops_ratio=float(aux.metrics['plan/flops_ratio'].mean()), speedup=med['dense'] / med['dydit-0.5'])
+
+def memory_per_size(P, device, dtype, peak):
+    "Peak memory of one eager training step (bf16 autocast, AdamW, EMA) per size at one batch."
+    rows = []
+    for size in P['memory_sizes']:
+        reset(device)
+        try:
+            step = throughput.make_step(throughput.build('fastdit_lab', f'DiT-{size}'), 'fastdit_lab', False,
+                                        P['memory_batch'], device, dtype)
+            timed(step, 2, device)
+            rows.append(dict(model=f'DiT-{size}', batch=P['memory_batch'], peak_memory_gb=peak_gb(device)))
+        except torch.cuda.OutOfMemoryError: rows.append(dict(model=f'DiT-{size}', out_of_memory=True))
+        finally: step = None; reset(device)
+    return rows
+
+def cifar_dir(given=None) -> str:
+    import os
+    root = os.environ.get('FASTDIT_DATA') or Path(__file__).resolve().parents[2] / 'shared' / 'data'
+    return given or str(Path(root) / 'cifar10-jpeg')
+
+def evidence_race(P, device, dtype, peak):
+    "Equal training time per arm (`race.py`) on CIFAR-10 pixels (shapes in the smoke run): proxy FID, class accuracy."
+    import race
+    r = P['race']
+    a = argparse.Namespace(data=r['data'], data_dir=None, image_size=r['image_size'], model=r['model'], budget=r['budget'],
+                           batch=r['batch'], lr=r['lr'], seeds=[0], n=r['n'], sample_steps=r['sample_steps'], arms=None,
+                           threads=None)
+    if r['data'] != 'shapes': a.data_dir = cifar_dir(P.get('data_dir'))
+    rows, table = race.race('gpu_suite_race', RACE_ARMS, a, write=False)
+    return dict(settings=vars(a), rows=rows, summary=table)
+
+PARTS = dict(dense_training=dense_training, ours_vs_diffusers=ours_vs_diffusers, token_plans=token_plans,
+             dydit_sampling=dydit_sampling, memory_per_size=memory_per_size, evidence_race=evidence_race)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--smoke', action='store_true', help='tiny sizes on CPU (or any device), the same code')
+    p.add_argument('--parts', nargs='+', choices=list(PARTS), default=list(PARTS))
+    p.add_argument('--precision', choices=['bf16', 'fp32'], default='bf16')
+    p.add_argument('--data-dir', default=None, help='CIFAR-10 folder for the race (default: $FASTDIT_DATA/cifar10-jpeg, '
+                                                    'else ../shared/data/cifar10-jpeg beside the repository)')
+    p.add_argument('--out', default=None, help='folder for the JSON (default: bench/results)')
+    a = p.parse_args(argv)
+    if a.out: common.RESULTS = Path(a.out)
+    P = dict(PROFILES['smoke' if a.smoke else 'gpu'], data_dir=a.data_dir)
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dtype = torch.bfloat16 if a.precision == 'bf16' else torch.float32
+    if device.type == 'cuda': torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
+    peak = next((v * 1e12 for k, v in PEAK_TFLOPS.items() if device.type == 'cuda' and k in torch.cuda.get_device_name(0)), None)
+    results, failed, t_all = {}, [], time.perf_counter()
+    for name in a.parts:
+        t0 = time.perf_counter(); print(f'== {name}', flush=True)
+        try:
+            with attention_kernel(device): out = PARTS[name](P, device, dtype, peak)
+            results[name] = dict(ok=True, result=out)
+        except Exception as e:                        # one part's failure must not lose the others' figures
+            traceback.print_exc(); failed.append(name)
+            results[name] = dict(ok=False, error=f'{type(e).__name__}: {e}')
+        results[name]['seconds'] = time.perf_counter() - t0
+        print(f"   {name}: {'ok' if results[name]['ok'] else 'FAILED'} in {results[name]['seconds']:.1f} s", flush=True)
+    summary = {k: results[part]['result'].get(k) for part, k in
+               [('ours_vs_diffusers', 'ours_over_diffusers'), ('token_plans', 'tread_speedup'),
+                ('token_plans', 'maskdit_speedup')] if results.get(part, {}).get('ok')}
+    if results.get('dydit_sampling', {}).get('ok'): summary['dydit_sampling_speedup'] = results['dydit_sampling']['result']['speedup']
+    if results.get('dense_training', {}).get('ok'):
+        best = results['dense_training']['result']['best'] or {}
+        summary.update(dense_img_per_s=best.get('median_img_per_s'), dense_mfu=best.get('mfu'), dense_batch=best.get('batch'))
+    settings = dict(profile='smoke' if a.smoke else 'gpu', **P, precision=a.precision, device=str(device), peak_flops=peak,
+                    attention='flash (sdpa_kernel)' if device.type == 'cuda' else 'sdpa default (CPU)',
+                    adamw_fused=fused_adamw_supported(device), targets=TARGETS)
+    path = write_result('gpu_suite-smoke' if a.smoke else 'gpu_suite', settings, results, summary=summary, failed=failed,
+                        total_seconds=time.perf_counter() - t_all)
+    print('summary:', {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()})
+    print('wrote', path)
+    return path, failed
+
+if __name__ == '__main__':
+    _, failed = main()
+    sys.exit(1 if failed else 0)
