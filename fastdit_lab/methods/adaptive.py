@@ -16,6 +16,7 @@ from ..core import Capabilities, check
 from ..diffusion.process import NoiseProcess
 from ..diffusion.timesteps import SAMPLERS, TimestepSampler
 from ..train.callback import Callback
+from ..train.instrument import as_trained
 from ..train.config import register_recipe
 
 # %% auto #0
@@ -162,18 +163,17 @@ class UpdateEffectCallback(Callback):
         "Per-sample training losses at noise levels `u` with fixed `noise` (no grad, live weights)."
         with torch.no_grad(), tr.accelerator.autocast():
             t = s.process.t_of_u(u).to(x0.device)
-            return tr.objective.loss(tr.net, x0, y, t, noise, plan=tr.plan, step=self.at)['loss'].float()
+            plan = tr.plan.seeded(torch.Generator(device=x0.device).manual_seed(self.plan_seed)) if tr.plan is not None else None
+            return tr.objective.loss(tr.net, x0, y, t, noise, plan=plan, step=self.at)['loss'].float()
 
     def measure(self, tr, s):
         "(losses over the probe's sweep [sweep], the batch's losses at the selected levels [B, n_select])."
         (x, y, u, noise), (x0, yb, noise_b) = self.probe, self.batch
-        was = tr.net.training; tr.net.eval()
-        try:
+        with as_trained(tr.net):             # the model as it trains: its token plan routes, label dropout off
             sweep = self._losses(tr, s, x.expand(len(u), *x.shape[1:]), None if y is None else y.expand(len(u)), u, noise)
             sel_u = s.sweep_u[s.selected]
             sel = torch.stack([self._losses(tr, s, x0, yb, sel_u[j].expand(x0.shape[0]), noise_b[j])
                                for j in range(len(sel_u))], 1)
-        finally: tr.net.train(was)
         s.forward_samples += s.sweep + s.n_select * x0.shape[0]
         return sweep, sel
 
@@ -186,7 +186,7 @@ class UpdateEffectCallback(Callback):
         noise = torch.randn((s.sweep, *x.shape[1:]), generator=g, device=tr.device)
         self.probe = (x, y, s.sweep_u.to(tr.device), noise)
         self.batch = (tr.x0, tr.y, torch.randn((s.n_select, *tr.x0.shape), generator=g, device=tr.device))
-        self.at = tr.step
+        self.at, self.plan_seed = tr.step, int(torch.randint(0, 2 ** 62, (1,), generator=g, device=tr.device))
         self.before = self.measure(tr, s)
 
     def after_optimizer_step(self, tr):

@@ -7,6 +7,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.instrument.html.md"""
 # %% ../../nbs/09b_train.instrument.ipynb #206131fe
 from __future__ import annotations
 import copy, math, re, time, warnings
+from contextlib import contextmanager
 import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
@@ -15,9 +16,20 @@ from ..models.dit import LabelEmbedder
 from .callback import CALLBACKS, Callback
 
 # %% auto #0
-__all__ = ['trainable_params', 'per_sample_grads', 'grad_stats', 'GradVarianceCallback', 'RoutingMapCallback']
+__all__ = ['as_trained', 'trainable_params', 'per_sample_grads', 'grad_stats', 'GradVarianceCallback', 'RoutingMapCallback']
 
 # %% ../../nbs/09b_train.instrument.ipynb #e81b88f1
+@contextmanager
+def as_trained(net:torch.nn.Module):
+    "`net` in train mode, so token plans route as they do in training, with label dropout off; restored afterwards."
+    drops = [(mod, mod.dropout_prob) for mod in net.modules() if isinstance(mod, LabelEmbedder)]
+    was = net.training; net.train()
+    for mod, _ in drops: mod.dropout_prob = 0.0
+    try: yield net
+    finally:
+        net.train(was)
+        for mod, p in drops: mod.dropout_prob = p
+
 def trainable_params(net:torch.nn.Module, pattern:str|None=None) -> dict:
     "Trainable parameters of `net` (detached), optionally only those whose name matches regex `pattern`."
     ps = {k: p.detach() for k, p in net.named_parameters() if p.requires_grad and (pattern is None or re.search(pattern, k))}
@@ -71,11 +83,8 @@ class GradVarianceCallback(Callback):
         # the model as it trains: train mode, so token plans route (TREAD and MaskDiT switch off in eval mode), the
         # plan drawing from the measurement's generator, every loss term included; only label dropout is off
         plan = tr.plan.seeded(g) if tr.plan is not None else None
-        drops = [(mod, mod.dropout_prob) for mod in net.modules() if isinstance(mod, LabelEmbedder)]
-        was = net.training; net.train()
-        for mod, _ in drops: mod.dropout_prob = 0.0
         out = {k_: np.zeros(self.n_bins) for k_ in ('grad_var', 'grad_norm', 'loss_bin')}
-        try:
+        with as_trained(net):
             for b in range(self.n_bins):
                 idx = torch.randint(0, B, (k,), generator=g, device=dev)
                 u = edges[b] + (edges[b + 1] - edges[b]) * torch.rand(k, generator=g, device=dev, dtype=torch.float64)
@@ -85,9 +94,6 @@ class GradVarianceCallback(Callback):
                     s = grad_stats(net, obj, tr.x0[idx], tr.y[idx] if tr.y is not None else None, t, noise, params,
                                    self.chunk, plan, tr.step)
                 out['grad_var'][b], out['grad_norm'][b], out['loss_bin'][b] = s['grad_var'], s['grad_norm'], s['loss']
-        finally:
-            net.train(was)
-            for mod, p in drops: mod.dropout_prob = p
         if tr.accelerator.num_processes > 1:                 # average the per-rank unbiased estimates
             red = tr.accelerator.reduce(torch.tensor(np.stack(list(out.values())), device=dev), 'mean').cpu().numpy()
             out = dict(zip(out, red))
