@@ -64,10 +64,15 @@ class AdaptiveSampler(TimestepSampler):
     "Kim et al.'s adaptive timestep sampler: REINFORCE on the measured per-timestep effect of each update."
     name = 'adaptive'
     def __init__(self, process:NoiseProcess, policy:str='beta', n_bins:int=20, every:int=40, n_select:int=3,
-                 history:int=20, entropy:float=1e-2, lr:float=1e-2, sweep:int=50, grad_clip:float=1.0):
+                 history:int=20, entropy:float=1e-2, lr:float=1e-2, sweep:int=50, grad_clip:float=1.0, faithful:bool=False):
         check(policy in ('beta', 'categorical'), f"adaptive policy must be 'beta' or 'categorical', got {policy!r}.")
         check(every > 0 and sweep >= n_select >= 1 and history >= 2, 'adaptive needs every > 0, sweep ≥ n_select ≥ 1, history ≥ 2.')
         super().__init__(process)
+        # faithful: Kim et al.'s signal and sweep, the bound's term L_t (VLB-KL) at every one of the chain's T steps
+        check(not faithful or hasattr(process, 'T'), f"adaptive faithful=True sweeps all T steps of a discrete chain "
+                                                     f"(--recipe dit, DDPM); the {process.name} process has none.")
+        self.faithful = faithful
+        if faithful: sweep = process.T
         self.policy_kind, self.n_bins, self.every, self.n_select = policy, n_bins, every, n_select
         self.history, self.entropy_coef, self.lr, self.sweep, self.grad_clip = history, entropy, lr, sweep, grad_clip
         self.sweep_u = (torch.arange(sweep, dtype=torch.float64) + 0.5) / sweep        # strided grid of noise levels
@@ -131,7 +136,8 @@ def load_state_dict(self:AdaptiveSampler, s):
 @patch
 def spec(self:AdaptiveSampler):
     return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
-                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
+                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip,
+                faithful=self.faithful)
 
 # %% ../../nbs/21_methods.adaptive.ipynb #44b37fa0
 @patch
@@ -164,6 +170,10 @@ class UpdateEffectCallback(Callback):
         with torch.no_grad(), tr.accelerator.autocast():
             t = s.process.t_of_u(u).to(x0.device)
             plan = tr.plan.seeded(torch.Generator(device=x0.device).manual_seed(self.plan_seed)) if tr.plan is not None else None
+            if s.faithful:                      # Kim et al.: the variational bound's term L_t, not the training loss
+                check(hasattr(tr.objective, 'vlb_terms'), 'adaptive faithful=True measures the VLB term, which needs '
+                                                          "DiT's ε objective (--recipe dit); use faithful=False here.")
+                return tr.objective.vlb_terms(tr.net, x0, y, t, noise, plan).float()
             return tr.objective.loss(tr.net, x0, y, t, noise, plan=plan, step=self.at)['loss'].float()
 
     def measure(self, tr, s):
