@@ -83,8 +83,7 @@ def main():
             plan = tr.inference_plan
             with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:     # the training gates' ratio, as logged
                 sc = st.scalars()
-                col = next(k for k in sc.data_vars if k.endswith('flops_ratio'))
-                train_ratio = sc[col].dropna('step')
+                train_ratio = sc['plan/flops_ratio'].dropna('step')
             target_end = next(t for t in tr.objective.terms if t.name == 'flops').target_at(tr.step)
             f1 = fid(tr, plan)
             # speed and achieved ratio on one sampling batch: dense EMA of the dense run vs this run's dynamic EMA
@@ -93,7 +92,7 @@ def main():
             orig = plan.run
             def rec(model, x, c, aux):
                 out = orig(model, x, c, aux)
-                ratios.append(float(aux.metrics['flops_ratio'].mean())); macs.append(model_flops(model, plan, aux)["forward_macs"])
+                ratios.append(float(aux.metrics['plan/flops_ratio'].mean())); macs.append(model_flops(model, plan, aux)["forward_macs"])
                 return out
             def sampling_time(model, pl):
                 g = torch.Generator(device=device).manual_seed(0)

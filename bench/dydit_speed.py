@@ -64,7 +64,7 @@ def main():
         if plan is not None:        # record the achieved FLOPs ratio of every network call
             orig = plan.run
             def rec(model, x, c, aux, orig=orig):
-                out = orig(model, x, c, aux); ratios[k].append(float(aux.metrics['flops_ratio'].mean())); return out
+                out = orig(model, x, c, aux); ratios[k].append(float(aux.metrics['plan/flops_ratio'].mean())); return out
             plan.run = rec
         g = torch.Generator(device=device).manual_seed(0)
         def go():

@@ -63,10 +63,10 @@ def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None):
                 with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:
                     sc = st.scalars()
                     # the newest logged loss (other scalars, e.g. a learned sampler's, may have rows of their own)
-                    losses = sc['loss'].dropna('step').values if 'loss' in sc else []
+                    losses = sc['loss/total'].dropna('step').values if 'loss/total' in sc else []
                     loss = float(losses[-1]) if len(losses) else float('nan')       # none logged in a very short run
                     # a learned sampler: how often its policy moved, and where its density over u ended up
-                    learned = st.tbins('adaptive_density') if 'adaptive_density' in st.tbin_names() else None
+                    learned = st.tbins('sampler/policy') if 'sampler/policy' in st.tbin_names() else None
                 r = evaluate_fid(tr.ema.model, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
                                  steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device,
                                  plan=inference_plan(tr.plan))

@@ -15,9 +15,10 @@ from .models.dit import inference_plan
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
-__all__ = ['add_train_args', 'config_from_args', 'cmd_train', 'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state',
-           'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data', 'cmd_data_encode',
-           'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
+__all__ = ['TRAIN_EPILOG', 'field_docs', 'registered_names', 'field_help', 'add_train_args', 'config_from_args', 'cmd_train',
+           'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state', 'sampler_settings', 'cmd_sample', 'sample_npz',
+           'cmd_eval', 'cmd_data', 'cmd_data_encode', 'add_sample_parser', 'add_eval_parser', 'add_data_parser',
+           'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
 def _field_type(tp):
@@ -30,17 +31,66 @@ def _parse_value(v:str):
     try: return json.loads(v)
     except ValueError: return v
 
-def add_train_args(p:argparse.ArgumentParser):
-    "One option per `TrainConfig` field; unset options keep the recipe's value."
+def field_docs() -> dict:
+    "Each `TrainConfig` field's comment (the dataclass is the one source) and the section (`# --- ...`) it sits in."
+    import inspect, re
+    from fastcore.docments import docments
     from fastdit_lab.train.config import TrainConfig
-    hints = typing.get_type_hints(TrainConfig)
+    docs, section, sections = docments(TrainConfig, full=False), 'run', {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        if m := re.match(r'\s*# --- (.*)', line): section = m.group(1)
+        elif m := re.match(r'\s{4}(\w+):', line): sections[m.group(1)] = section
+    return {f.name: (docs.get(f.name), sections.get(f.name, 'run')) for f in dataclasses.fields(TrainConfig)}
+
+def registered_names() -> dict:
+    "`TrainConfig` field -> the names its registry holds (every method registered: `fastdit_lab.all`), for the help."
+    from fastdit_lab.data import DATASETS
+    from fastdit_lab.diffusion.objectives import LOSS_TERMS, OBJECTIVES, WEIGHTINGS
+    from fastdit_lab.diffusion.process import PROCESSES
+    from fastdit_lab.diffusion.timesteps import SAMPLERS
+    from fastdit_lab.models.dit import MODELS, PLANS
+    from fastdit_lab.train.config import RECIPES
+    from fastdit_lab.train.callback import CALLBACKS
+    from fastdit_lab.train.trainer import TRACKER_PACKAGES
+    sizes = {}                                                     # DiT-S/2 ... as DiT-{S,B}/{2,4}
+    for m in MODELS:
+        fam, rest = m.split('-', 1); size, patch = rest.split('/')
+        sizes.setdefault(fam, ({}, {}))[0][size] = None; sizes[fam][1][patch] = None
+    models = [f"{f}-{{{','.join(s)}}}/{{{','.join(p)}}}" for f, (s, p) in sizes.items()]
+    return dict(recipe=sorted(RECIPES), model=models, process=sorted(PROCESSES), objective=sorted(OBJECTIVES),
+                sampler=sorted(SAMPLERS), weighting=sorted(WEIGHTINGS), losses=sorted(LOSS_TERMS), plan=sorted(PLANS),
+                instrument=sorted(CALLBACKS), data=sorted(DATASETS), trackers=list(TRACKER_PACKAGES))
+
+def field_help(name:str, doc:str|None, default, names=None) -> str:
+    "The help of option `--name`: the field's comment, the registered names it takes, its default."
+    text = (doc or name.replace('_', ' ')).rstrip('.')
+    if names: text += f"; one of: {', '.join(names)}"
+    shown = json.dumps(default) if isinstance(default, (dict, list, tuple)) else default
+    return f'{text} (default: {shown})'.replace('%', '%%')          # argparse formats help with %
+
+# %% ../nbs/40_cli.ipynb #a544b932
+def add_train_args(p:argparse.ArgumentParser):
+    "One option per `TrainConfig` field, with its comment, names and default as help; unset options keep the recipe's value."
+    from fastdit_lab.train.config import TrainConfig
+    hints, docs, names = typing.get_type_hints(TrainConfig), field_docs(), registered_names()
+    groups = {}
     for f in dataclasses.fields(TrainConfig):
         tp = _field_type(hints[f.name]); flag = '--' + f.name.replace('_', '-')
-        if f.name == 'recipe': p.add_argument(flag, default='dit', help='recipe to start from (fastdit recipes lists them)')
-        elif tp is bool: p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS)
-        else: p.add_argument(flag, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                             help='name or JSON' if typing.get_origin(tp) in (dict, list) or tp in (dict, list) else None)
-    p.add_argument('--set', action='append', default=[], metavar='FIELD.KEY=VALUE', help='change one option of a spec')
+        doc, section = docs[f.name]
+        g = groups.get(section) or groups.setdefault(section, p.add_argument_group(section))
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        structured = typing.get_origin(tp) in (dict, list) or tp in (dict, list)
+        how = ('; names, comma-separated' if f.name in ('losses', 'trackers') else '; a name or a JSON spec' if f.name in names
+               else '; JSON') if structured else ''
+        h = field_help(f.name, (doc or '') + how, default, names.get(f.name))
+        if f.name == 'recipe': g.add_argument(flag, default='dit', help=h.replace('(default: dit)', '(default: dit; fastdit recipes describes them)'))
+        elif tp is bool: g.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=h)
+        else: g.add_argument(flag, default=argparse.SUPPRESS, metavar=f.name.upper(), help=h)
+    p.add_argument('--set', action='append', default=[], metavar='FIELD.KEY=VALUE', help='change one option of a spec, e.g. sampler.m=0.5')
+
+TRAIN_EPILOG = """Defaults are TrainConfig's; the recipe (--recipe) replaces some of them, and the options given replace the
+recipe's. The run folder's config.json records every value the run used. Specs (--process, --sampler, --plan,
+--instrument, ...) take a registered name or JSON with its options, e.g. --plan '{"name": "tread", "ratio": 0.5}'."""
 
 def config_from_args(a:argparse.Namespace):
     "The `TrainConfig` of parsed `train` arguments."
@@ -82,11 +132,13 @@ def cmd_recipes(a):
 def cmd_models(a):
     from fastdit_lab.models.dit import MODELS, make_model
     from fastdit_lab.models.flops import model_flops
+    print('forward GMACs of one image: the tiny sizes (-T/) at 32×32×3 pixels, the others at 32×32×4 latents (256 px images)')
     with torch.device('meta'):
         for k in MODELS:
-            m = make_model(k)
-            print(f'{k:10s} {sum(p.numel() for p in m.parameters()) / 1e6:8.1f} M params  '
-                  f'{model_flops(m)["forward_macs"] / 1e9:7.2f} GMACs at 32×32×4 latents')
+            shape = (3, 32) if '-T/' in k else (4, 32)                  # the tiny sizes are for pixel-space CPU runs
+            m = make_model(k, in_channels=shape[0], input_size=shape[1])
+            print(f'{k:12s} {sum(p.numel() for p in m.parameters()) / 1e6:8.1f} M params  '
+                  f'{model_flops(m)["forward_macs"] / 1e9:7.2f} GMACs at 32×32×{shape[0]} {"pixels" if shape[0] == 3 else "latents"}')
 
 def cmd_dash(a):
     try: import panel, holoviews
@@ -282,7 +334,9 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='fastdit', description='Train Diffusion Transformers fast (fastdit_lab).')
     p.add_argument('--version', action='version', version=f'fastdit_lab {__version__}')
     sub = p.add_subparsers(dest='cmd', required=True)
-    t = sub.add_parser('train', help='train a recipe (resumes when --run-dir holds a run)'); add_train_args(t)
+    t = sub.add_parser('train', help='train a recipe (resumes when --run-dir holds a run)', epilog=TRAIN_EPILOG,
+                       description='Train a recipe; every TrainConfig field is an option.',
+                       formatter_class=argparse.RawDescriptionHelpFormatter); add_train_args(t)
     t.set_defaults(fn=cmd_train)
     add_sample_parser(sub); add_eval_parser(sub)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
@@ -297,10 +351,20 @@ def make_parser() -> argparse.ArgumentParser:
     add_data_parser(sub)
     return p
 
+_show_warning = warnings.showwarning
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    "The library's own warnings as one line (`fastdit: warning: ...`); other libraries' as Python shows them."
+    if 'fastdit_lab' in str(filename): print(f'fastdit: warning: {message}', file=sys.stderr, flush=True)
+    else: _show_warning(message, category, filename, lineno, file, line)
+
 def main(argv=None):
     "Entry point of the `fastdit` console script."
+    warnings.showwarning = _one_line_warning
     a = make_parser().parse_args(argv)
-    try: a.fn(a)
+    try: a.fn(a); sys.stdout.flush()            # flushed here, so a closed pipe is caught below and not at exit
+    except BrokenPipeError:            # `fastdit models | head`: the reader has gone; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); sys.exit(0)
     except FastditError as e:
         print(f'fastdit: error: {e}', file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:

@@ -1,10 +1,21 @@
 "The command line: listings, a tiny run, sampling from it, and one-line errors for bad input."
+import fcntl, os, pty, re, select, struct, subprocess, sys, termios
 import pytest
 from conftest import run_cli
 
 def test_lists():
     r = run_cli('recipes'); assert r.returncode == 0 and 'quickstart' in r.stdout and 'sit' in r.stdout
     r = run_cli('models'); assert r.returncode == 0 and 'DiT-XL/2' in r.stdout and '675.1 M params' in r.stdout
+
+def test_help_and_a_closed_pipe():
+    "`fastdit train --help` documents the options; `fastdit models | head` ends quietly when the reader has gone."
+    r = run_cli('train', '--help')
+    h = ' '.join(r.stdout.split())
+    assert r.returncode == 0 and 'optimizer steps in total (default: 10000)' in h and 'grad_variance' in h and 'logit_normal' in h
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'models'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()                                   # the reader leaves before the first line (as `head` does)
+    err = p.stderr.read(); p.wait(120)
+    assert p.returncode == 0 and 'Traceback' not in err and 'BrokenPipe' not in err, err
 
 def test_bad_input_is_one_line(tmp_path):
     cases = [(['train', '--model', 'DiT-Q/2'], "Unknown model 'DiT-Q/2'"),
@@ -23,10 +34,16 @@ def test_bad_input_is_one_line(tmp_path):
 def test_train_then_sample(tmp_path, reference_run):
     run, out = reference_run                                     # trained once per session (conftest)
     assert (run / 'samples' / 'final.png').exists() and 'run folder' in out
-    r = run_cli('sample', run, '--n', '6', '--steps', '3', '--out', tmp_path / 'g.png')
+
+def test_an_instrument_interval_longer_than_the_run_warns_once(tmp_path):
+    run = tmp_path / 'run'
+    r = run_cli('train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', '16', '--steps', '12', '--batch-size', '8',
+                '--log-every', '4', '--ckpt-every', '6', '--sample-n', '10', '--sample-steps', '2', '--run-dir', run,
+                '--instrument', '{"name": "grad_variance", "every": 500}')
     assert r.returncode == 0, r.stderr[-3000:]
-    from PIL import Image
-    assert Image.open(tmp_path / 'g.png').mode == 'RGB'
+    # an interval longer than the run says so once, in one line, with one that records
+    assert r.stderr.count('fastdit: warning: grad_variance every 500 steps will record 0 times in a 12-step run; '
+                          """use --instrument '{"name":"grad_variance","every":1}'""") == 1, r.stderr[-3000:]
 
 @pytest.mark.slow
 def test_token_plans_train_and_guide(tmp_path):
@@ -60,10 +77,33 @@ def test_dydit_finetune_from_a_dense_run(tmp_path):
     assert 'stage from step 1' in r.stdout                                # 15 % of 8 steps: stage 2 from step 1
     from fastdit_lab.train.store import RunStore
     with RunStore(tmp_path / 'dy' / 'store.sqlite') as st:
-        assert st.array('head_width', 8).values.shape == (20, 6) and st.array('routing_map', 8).values.shape[1] == 6
-        assert 'flops_ratio' in st.scalars() and 'flops' in st.scalars()
+        assert st.array('plan/head_width', 8).values.shape == (20, 6) and st.array('plan/routing_map', 8).values.shape[1] == 6
+        assert 'plan/flops_ratio' in st.scalars() and 'loss/flops' in st.scalars()
     r = run_cli('sample', tmp_path / 'dy', '--n', '4', '--steps', '3', '--out', tmp_path / 'g.png')
     assert r.returncode == 0 and (tmp_path / 'g.png').exists(), r.stderr[-3000:]
     r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--steps', '2', *common,
                 '--init-from', tmp_path / 'nothing', '--run-dir', tmp_path / 'bad')
     assert r.returncode == 2 and 'does not exist' in r.stderr, r.stderr[-2000:]
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    "On a terminal `fastdit train` keeps a progress bar (step / total, speed, elapsed and ETA) under its interval lines."
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 160, 0, 0))   # a 160-column terminal
+    p = subprocess.Popen([sys.executable, '-m', 'fastdit_lab.cli', 'train', '--recipe', 'sit', '--model', 'DiT-T/4',
+                          '--image-size', '8', '--steps', '6', '--batch-size', '4', '--log-every', '3', '--ckpt-every', '6',
+                          '--sample-n', '4', '--sample-steps', '2', '--run-dir', str(tmp_path / 'run')],
+                         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    os.close(follower)
+    out = b''
+    while True:                                      # read until the process has closed its end
+        if select.select([leader], [], [], 300)[0]:
+            try: chunk = os.read(leader, 65536)
+            except OSError: break
+            if not chunk: break
+            out += chunk
+        elif p.poll() is not None: break
+    p.wait(60); os.close(leader)
+    text = out.decode(errors='replace')
+    assert p.returncode == 0, text[-2000:]
+    assert re.search(r'run: +100%\|.*\| 6/6 \[\d\d:\d\d<00:00', text), text[-2000:]          # the bar: done, elapsed<ETA
+    assert text.count('[fastdit] step 000000') == 2 and 'sampling the final grid' in text    # the lines stay above it

@@ -41,7 +41,7 @@ def test_maskdit_with_unmasking_stage_under_ddp(tmp_path):
     ranks = launch(tmp_path / 'run', 'maskdit')
     assert ranks[0]['mask_token'] == ranks[1]['mask_token']
     from fastdit_lab.train.store import RunStore
-    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('routing_map') == [4, 8]
+    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('plan/routing_map') == [4, 8]
 
 def test_dydit_two_forwards_per_step_under_ddp(tmp_path):
     "Stage 1 runs the DDP model twice per step (dynamic and complete); the routers stay identical across ranks."
@@ -90,4 +90,4 @@ def test_fsdp_maskdit_decoder_and_routing_maps(tmp_path):
     assert all(d['sharded'] for d in ranks) and ranks[0]['decoder_local_shape'] == [ranks[0]['decoder_full_shape'][0] // 2,
                                                                                     ranks[0]['decoder_full_shape'][1]]
     from fastdit_lab.train.store import RunStore
-    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('routing_map') == [4, 8]
+    with RunStore(tmp_path / 'run' / 'store.sqlite') as st: assert st.array_steps('plan/routing_map') == [4, 8]

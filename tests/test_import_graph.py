@@ -10,7 +10,9 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / 'fastdit_lab'
 LAYERS = ['core', 'diffusion', 'models', 'data', 'train', 'methods', 'all', 'dash', 'cli']
-DATA_MODULES = {'fastdit_lab.data', 'fastdit_lab.latents', 'fastdit_lab.eval'}
+# Data in and data out: datasets, latents, and the evaluation of sample files sit on one layer.
+DATA_MODULES = {'fastdit_lab.data', 'fastdit_lab.latents', 'fastdit_lab.eval', 'fastdit_lab.metrics',
+                'fastdit_lab.inception', 'fastdit_lab.samples', 'fastdit_lab.evaluator'}
 
 def module_name(path:Path) -> str:
     parts = path.relative_to(PKG.parent).with_suffix('').parts

@@ -24,8 +24,8 @@ def test_tensorboard_mirrors_the_store(tmp_path):
     ev = _events(run / 'trackers')
     from fastdit_lab.train.store import RunStore
     with RunStore(run / 'store.sqlite') as st: sc = st.scalars()
-    assert sorted(ev['loss']) == [4, 8, 12, 16] == sc.step.values.tolist()
-    for name in ('loss', 'img_per_s'):
+    assert sorted(ev['loss/total']) == [4, 8, 12, 16] == sc.step.values.tolist()
+    for name in ('loss/total', 'sys/img_per_s'):
         assert ev[name] == pytest.approx(dict(zip(sc.step.values.tolist(), sc[name].values.tolist())), rel=1e-6)
 
 def test_missing_tracker_is_one_line(tmp_path):

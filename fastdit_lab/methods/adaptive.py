@@ -18,6 +18,7 @@ from ..diffusion.timesteps import SAMPLERS, TimestepSampler
 from ..train.callback import Callback
 from ..train.instrument import as_trained
 from ..train.config import register_recipe
+from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
 __all__ = ['BetaPolicy', 'CategoricalPolicy', 'f_regression_select', 'AdaptiveSampler', 'UpdateEffectCallback']
@@ -208,10 +209,10 @@ class UpdateEffectCallback(Callback):
         self.before = None
         if tr.store is None: return
         edges = np.linspace(0, 1, 51)
-        tr.store.log_tbins(tr.step, 'adaptive_density', s.density((edges[1:] + edges[:-1]) / 2, s.last[0]), edges=edges)
-        tr.store.log_tbins(tr.step, 'adaptive_delta', s.deltas[-1], edges=np.linspace(0, 1, s.sweep + 1))
-        tr.store.log_scalars(tr.step, adaptive_reward=s.last_reward, adaptive_forward_samples=float(s.forward_samples),
-                             **{f'adaptive_selected_{i}': float(s.sweep_u[k]) for i, k in enumerate(s.selected)})
+        tr.store.log_tbins(tr.step, 'sampler/policy', s.density((edges[1:] + edges[:-1]) / 2, s.last[0]), edges=edges)
+        tr.store.log_tbins(tr.step, 'sampler/loss_decrease', s.deltas[-1], edges=np.linspace(0, 1, s.sweep + 1))
+        tr.store.log_scalars(tr.step, **{'sampler/reward': s.last_reward, 'sampler/forward_samples': float(s.forward_samples)},
+                             **{f'sampler/selected_u_{i}': float(s.sweep_u[k]) for i, k in enumerate(s.selected)})
 
 AdaptiveSampler.caps = Capabilities(callbacks=(UpdateEffectCallback,),
                                     not_shardable='The adaptive sampler measures per-timestep losses of the whole model, '
@@ -220,3 +221,8 @@ AdaptiveSampler.caps = Capabilities(callbacks=(UpdateEffectCallback,),
 # %% ../../nbs/21_methods.adaptive.ipynb #963b2108
 register_recipe('adaptive', 'DiT with the adaptive timestep sampler of Kim et al. (arXiv 2411.09998): policy every 40 steps.',
                 base='dit', sampler={'name': 'adaptive', 'policy': 'beta', 'every': 40, 'n_select': 3, 'history': 20})
+
+# %% ../../nbs/21_methods.adaptive.ipynb #de482ad6
+extend_view('sampler/density', {'sampler/policy': dict(label='learned policy', style='curve')})
+register_view(ViewSpec('sampler/heatmap', 'heatmap', 'tbins', {'sampler/policy': dict(label='learned policy'),
+                       'sampler/loss_decrease': dict(label='loss decrease (Δ)')}, title='The learned sampler over the steps'))

@@ -14,6 +14,7 @@ from ..core import Aux, Capabilities, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import PLANS, DiT, TokenPlan, modulate, register_sizes
 from ..train.config import register_recipe
+from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
 __all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'sliced_block', 'block_costs', 'flops_ratio', 'DynamicPlan',
@@ -125,6 +126,17 @@ def flops_ratio(aux:Aux, hidden:int, routed:str='ignore') -> torch.Tensor:
     fa, fm = block_costs(N, hidden)
     return (a * fa + g * s * fm).sum(1) / (L * (fa + fm))
 
+# %% ../../nbs/24_methods.dydit.ipynb #93b8addf
+register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
+                       'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
+                       title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
+extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks'),
+                            'plan/routing_flops_ratio': dict(label='FLOPs ratio on the fixed images, training gates'),
+                            'plan/routing_flops_ratio_sampling': dict(label='FLOPs ratio on the fixed images, sampling gates')})
+register_view(ViewSpec('plan/routing_sampling', 'mosaic', 'arrays',       # the routing maps' images, gated as sampling gates them
+                       {'plan/routing_map_sampling': {}, 'plan/routing_images': dict(role='images')},
+                       title='Which tokens each block processes when sampling'))
+
 # %% ../../nbs/24_methods.dydit.ipynb #1a248398
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
@@ -157,7 +169,7 @@ class DynamicPlan(TokenPlan):
         got, L = aux.pending.pop('dydit', {}), len(model.blocks)
         check(sorted(got) == list(range(L)), f'The dydit plan gated blocks {sorted(got)} of {L}; it must run every block.')
         aux.head_gates, aux.mlp_gates, aux.token_gates = (torch.stack(g, 1) for g in zip(*(got[i] for i in range(L))))
-        aux.metrics['flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
+        aux.metrics['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
 
     def extra_macs(self, model, tokens:list, aux:Aux|None=None) -> float:
         "The routers' MACs per sample: the t-routers (once per batch when sliced) and the token router on each token."
@@ -177,8 +189,8 @@ def width_table(self:DynamicPlan, model, process, n_t:int=20) -> dict:
     dev = next(model.parameters()).device
     t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
     hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
-    return dict(head_width=torch.stack(hw, 1).mean(-1).cpu().numpy(), mlp_width=torch.stack(mw, 1).mean(-1).cpu().numpy(),
-                width_u=u.numpy())
+    return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(),
+            'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(), 'plan/width_u': u.numpy()}
 
 @patch
 def routing_arrays(self:DynamicPlan, model, process) -> dict:

@@ -48,32 +48,32 @@ class TrainConfig:
     # --- optimisation (DiT: AdamW 1e-4, wd 0, batch 256, no warm-up, no clipping)
     steps: int = 10_000                      # optimizer steps in total
     batch_size: int = 256                    # global batch over all processes
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: float = 1e-4                         # AdamW learning rate (peak, after the warm-up)
+    weight_decay: float = 0.0                # AdamW weight decay
+    betas: tuple[float, float] = (0.9, 0.999)   # AdamW betas, as JSON: [0.9, 0.999]
     warmup_steps: int = 0                    # linear warm-up length
     lr_schedule: str = 'constant'            # 'constant' or 'cosine' (decays to 0 at `steps`)
     grad_clip: float|None = None             # clip the global grad norm to this; None = no clipping
-    ema_decay: float = 0.9999
+    ema_decay: float = 0.9999                # decay of the EMA weights that sample and evaluate
     ema_warmup: bool = False                 # decay min(ema_decay, (1+n)/(10+n)): useful for short runs
     mixed_precision: str = 'auto'            # 'auto' (bf16 on GPU, none on CPU), 'no', 'bf16', 'fp16'
     compile: bool = False                    # torch.compile the model
     grad_checkpointing: bool = False         # recompute block activations in the backward pass
     fsdp: bool = False                       # shard weights, gradients and optimizer state over the processes (FSDP2)
     stages: list = field(default_factory=list)   # later stages: [{'at_step': N, <field>: value, ...}]; N < 0 counts from the end
-    seed: int = 0
+    seed: int = 0                            # seed of the weights, the data order, the noise and the timesteps
     time_budget_s: float|None = None         # stop (and checkpoint) after this much training wall time
     max_nonfinite: int = 20                  # stop after this many non-finite steps in a row
     # --- recording
     run_dir: str|None = None                 # run folder; None = a new runs/NNN-<recipe>-<model>/
-    runs_root: str = 'runs'
+    runs_root: str = 'runs'                  # folder of the numbered run folders
     log_every: int = 50                      # steps between log lines / stored scalars
     ckpt_every: int = 1000                   # steps between checkpoints (and one at the end)
-    keep_ckpts: int = 3
+    keep_ckpts: int = 3                      # checkpoints kept (the newest)
     sample_every: int = 0                    # steps between sample grids (0: only at the end)
     sample_n: int = 64                       # images per grid (class-balanced)
     sample_method: str|None = None           # sampling method (default: the process's own)
-    sample_steps: int|None = None
+    sample_steps: int|None = None            # sampler steps for grids (default: the method's own)
     sample_cfg: float = 1.0                  # guidance scale for grids
     eval_every: int = 0                      # steps between proxy-FID evaluations (0: never)
     eval_n: int = 1000                       # generated images per evaluation

@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.instrument.html.md"""
 
 # %% ../../nbs/09b_train.instrument.ipynb #206131fe
 from __future__ import annotations
-import copy, math, re, time, warnings
+import copy, json, math, re, time, warnings
 from contextlib import contextmanager
 import numpy as np
 import torch
@@ -14,9 +14,11 @@ from torch.func import functional_call, grad_and_value, vmap
 from ..core import Capabilities, check
 from ..models.dit import LabelEmbedder
 from .callback import CALLBACKS, Callback
+from .store import ViewSpec, register_view
 
 # %% auto #0
-__all__ = ['as_trained', 'trainable_params', 'per_sample_grads', 'grad_stats', 'GradVarianceCallback', 'RoutingMapCallback']
+__all__ = ['as_trained', 'trainable_params', 'per_sample_grads', 'grad_stats', 'records_in_run', 'default_every',
+           'check_interval', 'GradVarianceCallback', 'RoutingMapCallback']
 
 # %% ../../nbs/09b_train.instrument.ipynb #e81b88f1
 @contextmanager
@@ -62,6 +64,22 @@ def grad_stats(net, objective, x0, y, t, noise, params:dict, chunk:int=8, plan=N
     var = n / (n - 1) * (sq / n - mean_sq_norm_of_mean)
     return dict(grad_var=var, grad_norm=norms / n, loss=loss / n, n=n)
 
+# %% ../../nbs/09b_train.instrument.ipynb #d15daf50
+def records_in_run(every:int, start:int, steps:int) -> int:
+    "How many multiples of `every` lie in the steps (`start`, `steps`] a run has left: the records it will make."
+    return steps // every - start // every
+
+def default_every(steps:int, records:int=20, most:int=500) -> int:
+    "An interval that records about `records` times in a run of `steps` steps, at most every `most` steps."
+    return max(1, min(most, steps // records))
+
+def check_interval(name:str, every:int, tr, fix):
+    "Warn once, as training starts, when `every` records nothing in the steps left; `fix(e)` says how to ask for `e`."
+    steps, start = tr.cfg.steps, tr.step
+    if records_in_run(every, start, steps): return
+    warnings.warn(f'{name} every {every} steps will record 0 times in a {steps}-step run'
+                  f"{f' resumed at step {start}' if start else ''}; use {fix(max(1, (steps - start) // 12))}", stacklevel=2)
+
 # %% ../../nbs/09b_train.instrument.ipynb #b86f19b5
 @CALLBACKS.register('grad_variance')
 class GradVarianceCallback(Callback):
@@ -69,10 +87,15 @@ class GradVarianceCallback(Callback):
     order = 70
     caps = Capabilities(not_shardable='Gradient instrumentation measures whole per-sample gradients, which FSDP shards; '
                                       'drop --instrument or train without --fsdp (DDP).')
-    def __init__(self, every:int=500, n_bins:int=10, per_bin:int=8, chunk:int=8, params:str|None=None):
-        check(every > 0 and n_bins > 0 and per_bin >= 2, 'grad_variance needs every > 0, n_bins > 0 and per_bin ≥ 2.')
+    def __init__(self, every:int|None=None, n_bins:int=10, per_bin:int=8, chunk:int=8, params:str|None=None):
+        check((every is None or every > 0) and n_bins > 0 and per_bin >= 2,
+              'grad_variance needs every > 0 (or none: about 20 times per run), n_bins > 0 and per_bin ≥ 2.')
         self.every, self.n_bins, self.per_bin, self.chunk, self.params = every, n_bins, per_bin, chunk, params
         self.seconds = 0.0
+    def before_fit(self, tr):
+        if self.every is None: self.every = default_every(tr.cfg.steps)
+        check_interval('grad_variance', self.every, tr,
+                       lambda e: f"--instrument '{json.dumps(dict(name='grad_variance', every=e), separators=(',', ':'))}'")
     def measure(self, tr) -> dict:
         "Statistics per bin [n_bins] on samples of the current batch, with noise from a step-seeded generator."
         net, obj, dev = tr.net, tr.objective, tr.device
@@ -83,7 +106,7 @@ class GradVarianceCallback(Callback):
         # the model as it trains: train mode, so token plans route (TREAD and MaskDiT switch off in eval mode), the
         # plan drawing from the measurement's generator, every loss term included; only label dropout is off
         plan = tr.plan.seeded(g) if tr.plan is not None else None
-        out = {k_: np.zeros(self.n_bins) for k_ in ('grad_var', 'grad_norm', 'loss_bin')}
+        out = {k_: np.zeros(self.n_bins) for k_ in ('grad_var', 'grad_norm', 'loss')}
         with as_trained(net):
             for b in range(self.n_bins):
                 idx = torch.randint(0, B, (k,), generator=g, device=dev)
@@ -93,7 +116,7 @@ class GradVarianceCallback(Callback):
                 with tr.accelerator.autocast():
                     s = grad_stats(net, obj, tr.x0[idx], tr.y[idx] if tr.y is not None else None, t, noise, params,
                                    self.chunk, plan, tr.step)
-                out['grad_var'][b], out['grad_norm'][b], out['loss_bin'][b] = s['grad_var'], s['grad_norm'], s['loss']
+                out['grad_var'][b], out['grad_norm'][b], out['loss'][b] = s['grad_var'], s['grad_norm'], s['loss']
         if tr.accelerator.num_processes > 1:                 # average the per-rank unbiased estimates
             red = tr.accelerator.reduce(torch.tensor(np.stack(list(out.values())), device=dev), 'mean').cpu().numpy()
             out = dict(zip(out, red))
@@ -104,8 +127,8 @@ class GradVarianceCallback(Callback):
         r = self.measure(tr)
         self.seconds += time.perf_counter() - t0
         if tr.store is not None:
-            for k in ('grad_var', 'grad_norm', 'loss_bin'): tr.store.log_tbins(tr.step, k, r[k], edges=r['edges'])
-            tr.store.log_scalars(tr.step, instrument_seconds=self.seconds)
+            for k in ('grad_var', 'grad_norm', 'loss'): tr.store.log_tbins(tr.step, f'per_t/{k}', r[k], edges=r['edges'])
+            tr.store.log_scalars(tr.step, **{'sys/instrument_seconds': self.seconds})
     def state_dict(self): return dict(seconds=self.seconds)
     def load_state_dict(self, s): self.seconds = s.get('seconds', 0.0)
 
@@ -118,6 +141,8 @@ class RoutingMapCallback(Callback):
         check(every > 0 and n > 0 and 0 < u < 1, 'routing_maps needs every > 0, n > 0 and 0 < u < 1.')
         self.every, self.n, self.u = every, n, u
         self.counts, self.batches, self.last_metrics = None, 0, {}
+
+    def before_fit(self, tr): check_interval('routing_maps', self.every, tr, lambda e: f'--routing-every {e}')
 
     def after_loss(self, tr):
         counts = tr.res['aux'].block_tokens(len(tr.net.blocks), tr.net.num_tokens, tr.x0.shape[0])
@@ -148,17 +173,28 @@ class RoutingMapCallback(Callback):
     def after_step(self, tr):
         if tr.step % self.every or not tr.is_main or tr.store is None: return
         maps, images = self.record(tr)
-        if 'routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'routing_images', images)
-        tr.store.log_array(tr.step, 'routing_map', maps)
-        ratios = {f'routing_{k}': v for k, v in self.last_metrics.items()}
+        if 'plan/routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'plan/routing_images', images)
+        tr.store.log_array(tr.step, 'plan/routing_map', maps)
+        ratios = {f"plan/routing_{k.removeprefix('plan/')}": v for k, v in self.last_metrics.items()}
         if tr.plan is not None and tr.plan.caps.inference:  # a plan samplers run too: the map as sampling runs it
-            tr.store.log_array(tr.step, 'routing_map_sampling', self.record(tr, sampling=True)[0])
-            ratios.update({f'routing_{k}_sampling': v for k, v in self.last_metrics.items()})
-        if ratios: tr.store.log_scalars(tr.step, **ratios)  # DyDiT: routing_flops_ratio and routing_flops_ratio_sampling
+            tr.store.log_array(tr.step, 'plan/routing_map_sampling', self.record(tr, sampling=True)[0])
+            ratios.update({f"plan/routing_{k.removeprefix('plan/')}_sampling": v for k, v in self.last_metrics.items()})
+        if ratios: tr.store.log_scalars(tr.step, **ratios)  # DyDiT: plan/routing_flops_ratio and …_sampling
         for k, v in (tr.plan.routing_arrays(tr.net, tr.process) if tr.plan is not None else {}).items():
             tr.store.log_array(tr.step, k, v)                # what the plan records beside its maps (DyDiT: widths)
         if self.batches:
             mean = (self.counts / self.batches).numpy().astype(np.float32)
-            tr.store.log_array(tr.step, 'block_tokens', mean)
-            tr.store.log_scalars(tr.step, token_fraction=float(mean.mean() / tr.net.num_tokens))
+            tr.store.log_array(tr.step, 'plan/block_tokens', mean)
+            tr.store.log_scalars(tr.step, **{'plan/token_fraction': float(mean.mean() / tr.net.num_tokens)})
         self.counts, self.batches = None, 0
+
+# %% ../../nbs/09b_train.instrument.ipynb #49db4d49
+register_view(ViewSpec('per_t/heatmap', 'heatmap', 'tbins', {'per_t/grad_var': dict(label='gradient variance', log10=True),
+                       'per_t/loss': dict(label='loss'), 'per_t/grad_norm': dict(label='gradient norm', log10=True)},
+                       title='Per noise level'))
+register_view(ViewSpec('plan/routing', 'mosaic', 'arrays', {'plan/routing_map': {}, 'plan/routing_images': dict(role='images')},
+                       title='Which tokens each block processed'))
+register_view(ViewSpec('plan/tokens', 'bars', 'arrays', {'plan/block_tokens': {}}, title='Mean tokens per block',
+                       options=dict(xlabel='block', ylabel='tokens processed')))
+register_view(ViewSpec('plan/curves', 'curves', 'scalars', {'plan/token_fraction': dict(label='fraction of tokens processed')},
+                       title='The plan over the steps', order=60, options=dict(separate=True)))

@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.store.html.md"""
 
 # %% ../../nbs/07_train.store.ipynb #39827057
 from __future__ import annotations
-import contextlib, io, json, re, sqlite3, sys, threading, urllib.parse
+import contextlib, dataclasses, fnmatch, io, json, re, sqlite3, sys, threading, urllib.parse
 from pathlib import Path
 import numpy as np
 import xarray as xr
@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from ..core import FastditError, atomic_write, check, to_list
 
 # %% auto #0
-__all__ = ['every_kth', 'RunStore']
+__all__ = ['NAMESPACES', 'TABLES', 'VIEWS', 'every_kth', 'RunStore', 'metric_namespace', 'ViewSpec', 'register_view',
+           'extend_view', 'section_order', 'views_for']
 
 # %% ../../nbs/07_train.store.ipynb #dc537e2f
 _SCHEMA = """
@@ -378,3 +379,82 @@ def to_netcdf(self:RunStore, path) -> Path:
         v = f'array_{_nc_name(n)}'; ds[v] = a.rename({k: f'{v}_{k}' for k in a.dims})
     ds.attrs.update(meta_json=json.dumps(self.meta()), skipped_arrays=json.dumps(skipped))
     return atomic_write(path, writer=lambda tmp: ds.to_netcdf(tmp))
+
+# %% ../../nbs/07_train.store.ipynb #cb711350
+NAMESPACES = {'loss': 'Loss', 'sys': 'System', 'sampler': 'Sampler', 'per_t': 'Per noise level', 'plan': 'Token plan',
+              'eval': 'Evaluation', 'samples': 'Samples'}         # namespace -> the title of its section
+TABLES = ('scalars', 'tbins', 'arrays')
+
+def metric_namespace(name:str) -> str:
+    "The namespace of metric `name` ('loss' for 'loss/mse'); '' for a name without one (stores from older versions)."
+    return name.split('/', 1)[0] if '/' in name else ''
+
+@dataclasses.dataclass
+class ViewSpec:
+    "How the dashboards draw the metrics matching `metrics` (fnmatch patterns -> per-metric options) of `table`."
+    name: str                  # unique key, e.g. 'loss/curves'
+    kind: str                  # a generic view of dash.monitor: curves, heatmap, density, images, mosaic, bars, maps
+    table: str                 # where the metrics live: scalars, tbins or arrays
+    metrics: dict              # pattern -> options (label, style, log10, ...), in order of preference
+    title: str = ''
+    section: str = ''          # the namespace it is shown under; default: the namespace of `name`
+    order: int = 50            # position within its section
+    options: dict = dataclasses.field(default_factory=dict)   # options of the kind (logy, separate, ...)
+    empty: str = ''            # shown while none of its metrics is logged; '' hides the view until one is
+
+    def __post_init__(self):
+        check(self.table in TABLES, f"ViewSpec {self.name!r}: table must be one of {', '.join(TABLES)}, got {self.table!r}.")
+        self.section = self.section or metric_namespace(self.name)
+
+    def pattern_of(self, name:str) -> str|None:
+        "The first of `metrics`' patterns that matches metric `name`, or None."
+        return next((p for p in self.metrics if fnmatch.fnmatchcase(name, p)), None)
+
+    def matching(self, names) -> list[str]:
+        "The metrics among `names` this view draws, in the order of its patterns (then by name)."
+        order = list(self.metrics)
+        hits = [(order.index(p), n) for n in names if (p := self.pattern_of(n)) is not None]
+        return [n for _, n in sorted(hits)]
+
+    def options_of(self, name:str) -> dict:
+        "The per-metric options for `name` (empty when it is not one of this view's)."
+        p = self.pattern_of(name)
+        return dict(self.metrics[p]) if p is not None else {}
+
+# %% ../../nbs/07_train.store.ipynb #9dbd62c4
+VIEWS, _EXTENSIONS = {}, {}
+
+def register_view(spec:ViewSpec) -> ViewSpec:
+    "Add `spec` to the views the dashboards draw; a spec of the same name (a module imported again) is replaced."
+    check(isinstance(spec, ViewSpec), f'register_view takes a ViewSpec, got {type(spec).__name__}.')
+    spec.metrics.update(_EXTENSIONS.get(spec.name, {}))
+    VIEWS[spec.name] = spec
+    return spec
+
+def extend_view(name:str, metrics:dict):
+    "Let view `name` also draw `metrics` (pattern -> options), now or once it is registered (modules load in any order)."
+    _EXTENSIONS.setdefault(name, {}).update(metrics)
+    if name in VIEWS: VIEWS[name].metrics.update(metrics)
+
+def section_order(section:str) -> int:
+    "Sections in the order of `NAMESPACES`; other namespaces after them."
+    return list(NAMESPACES).index(section) if section in NAMESPACES else len(NAMESPACES)
+
+def views_for(names:dict, views=None) -> list[tuple[ViewSpec, list[str]]]:
+    "(view, its metrics) for the logged `names` (table -> names): the registered views, plus fallbacks for the rest."
+    views = list((VIEWS if views is None else views).values())
+    out, claimed = [], {t: set() for t in TABLES}
+    for v in views:
+        hits = v.matching(names.get(v.table, ()))
+        claimed[v.table].update(hits)
+        if hits or v.empty: out.append((v, hits))
+    rest = {t: [n for n in names.get(t, ()) if n not in claimed[t]] for t in TABLES}
+    for ns in sorted({metric_namespace(n) for n in rest['scalars']}):          # unclaimed scalars: curves per namespace
+        title = NAMESPACES.get(ns, ns or 'Other scalars')
+        spec = ViewSpec(f'{ns or "other"}/more', 'curves', 'scalars', {f'{ns}/*' if ns else '*': {}}, title=title,
+                        section=ns or 'other', order=90, options=dict(separate=True))
+        out.append((spec, [n for n in rest['scalars'] if metric_namespace(n) == ns]))
+    if rest['tbins']:                                                           # unclaimed tbins: one heatmap
+        out.append((ViewSpec('per_t/more', 'heatmap', 'tbins', {'*': {}}, title='Other per-noise-level statistics',
+                             order=90), rest['tbins']))
+    return sorted(out, key=lambda vh: (section_order(vh[0].section), vh[0].order, vh[0].name))

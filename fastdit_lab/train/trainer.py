@@ -26,14 +26,14 @@ from .config import (TrainConfig, build_components, load_config, resolve_config,
                                       stage_start, validate)
 from .ema import EMA
 from .instrument import RoutingMapCallback
-from .store import RunStore
+from .store import RunStore, ViewSpec, register_view
 
 # %% auto #0
 __all__ = ['PEAK_TFLOPS', 'TRACKER_PACKAGES', 'RESUME_MAY_CHANGE', 'lr_at', 'random_hflip', 'peak_flops', 'fsdp_plugin',
            'enable_fsdp_on_cpu', 'make_accelerator', 'make_optimizer', 'check_trackers', 'start_trackers',
-           'new_run_dir', 'check_resume', 'with_data_scale', 'memory_gb', 'LogCallback', 'CheckpointCallback',
-           'SampleCallback', 'EvalCallback', 'default_callbacks', 'Trainer', 'load_run', 'BackgroundRun',
-           'train_in_background']
+           'new_run_dir', 'check_resume', 'with_data_scale', 'memory_gb', 'loss_metric', 'set_status', 'eta_seconds',
+           'LogCallback', 'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'Trainer',
+           'load_run', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #0ad46d6d
 def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
@@ -152,16 +152,30 @@ def memory_gb(device) -> float:
     if device.type == 'cuda': return torch.cuda.max_memory_allocated(device) / 1e9
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
+def loss_metric(key:str) -> str:
+    "Store name of per-sample quantity `key` of the objective's result: 'loss/total', 'loss/<term>', or `key` itself when namespaced."
+    return 'loss/total' if key == 'loss' else key if '/' in key else f'loss/{key}'
+
+def set_status(tr, phase:str):
+    "Record where the run is (training, sampling, evaluating, finished) for the dashboards: meta 'status'."
+    if tr.store is not None: tr.store.set_meta('status', dict(phase=phase, step=tr.step, time=time.time()))
+
+def eta_seconds(cfg:TrainConfig, step:int, train_seconds:float, seconds_per_step:float) -> float:
+    "Training seconds left at `step`: the steps left at `seconds_per_step`, or what is left of the time budget if sooner."
+    left = max(cfg.steps - step, 0) * seconds_per_step
+    return min(left, max(cfg.time_budget_s - train_seconds, 0.0)) if cfg.time_budget_s else left
+
 class LogCallback(Callback):
     "Interval averages of the loss terms, throughput, MFU and memory, to the store, the trackers and the console."
     order = 90
-    def before_fit(self, tr):
-        self.sums, self.n, self.step0, self.secs0 = {}, 0, tr.step, tr.train_seconds
-        self.bar = None
-        if tr.is_main and not tr.quiet and sys.stdout.isatty():
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, dynamic_ncols=True)
     U_BINS = 50                                          # histogram of the sampled noise levels, per log interval
+    def before_fit(self, tr):
+        self.sums, self.n, self.step0, self.secs0, self.started = {}, 0, tr.step, tr.train_seconds, time.time()
+        self.bar = None
+        if tr.is_main and not tr.quiet and sys.stdout.isatty():      # step/total, img/s, elapsed and ETA in place
+            from tqdm import tqdm
+            self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, unit='step', dynamic_ncols=True, desc=tr.run_dir.name)
+        set_status(tr, 'training')
     def after_loss(self, tr):
         for k, v in tr.res.items():
             if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
@@ -170,30 +184,43 @@ class LogCallback(Callback):
         self.u_hist = h if self.n == 0 else self.u_hist + h              # stays on the device: no sync per step
         self.n += 1
     def after_step(self, tr):
-        cfg = tr.cfg
         if self.bar is not None: self.bar.update(1)
-        if tr.step % cfg.log_every and tr.step < cfg.steps: return
-        vals = {k: tr.accelerator.reduce(v / self.n, 'mean').item() for k, v in self.sums.items()}
-        secs, steps = tr.train_seconds - self.secs0, tr.step - self.step0
-        img_s = steps * cfg.batch_size / max(secs, 1e-9)
-        peak = peak_flops(cfg, tr.device)
-        row = dict(vals, lr=tr.opt.param_groups[0]['lr'], grad_norm=float(tr.grad_norm), img_per_s=img_s,
-                   mfu=tr.flops_per_image() * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
-                   mem_gb=memory_gb(tr.device), nonfinite_total=float(tr.nonfinite_total), train_seconds=tr.train_seconds)
-        hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
-        if tr.store is not None:
-            tr.store.log_scalars(tr.step, **row)
-            # the density of the noise levels training actually drew (over u; diffusion.snr maps it to log-SNR)
-            tr.store.log_tbins(tr.step, 'u_density', hist / hist.sum() * self.U_BINS, edges=np.linspace(0, 1, self.U_BINS + 1))
-        if cfg.trackers: tr.accelerator.log(row, step=tr.step)
-        terms = ' '.join(f'{k} {v:.4f}' for k, v in vals.items())
-        mfu = f"{row['mfu'] * 100:.1f}%" if peak else 'n/a'
-        line = f"step {tr.step:07d}/{cfg.steps:07d} | {terms} | {img_s:.1f} img/s | mfu {mfu} | mem {row['mem_gb']:.2f} GB"
-        if self.bar is not None: self.bar.set_postfix_str(line.split(' | ', 1)[1])
-        else: tr.say(line)
-        self.sums, self.n, self.step0, self.secs0 = {}, 0, tr.step, tr.train_seconds
+        if tr.step % tr.cfg.log_every == 0 or tr.step >= tr.cfg.steps: self.log(tr)
     def after_fit(self, tr):
+        if self.n: self.log(tr)                          # the steps since the last interval (a stop or a time budget)
         if self.bar is not None: self.bar.close()
+        set_status(tr, 'finished')
+
+# %% ../../nbs/10_train.trainer.ipynb #b2356f99
+@patch
+def log(self:LogCallback, tr):
+    "Reduce the interval's sums over the processes; write one row to the store and the trackers, one line to the console."
+    cfg = tr.cfg
+    vals = {loss_metric(k): tr.accelerator.reduce(v / self.n, 'mean').item() for k, v in self.sums.items()}
+    secs, steps = tr.train_seconds - self.secs0, tr.step - self.step0
+    img_s = steps * cfg.batch_size / max(secs, 1e-9)
+    peak = peak_flops(cfg, tr.device)
+    row = {**vals, 'sys/lr': tr.opt.param_groups[0]['lr'], 'sys/grad_norm': float(tr.grad_norm), 'sys/img_per_s': img_s,
+           'sys/mfu': tr.flops_per_image() * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
+           'sys/mem_gb': memory_gb(tr.device), 'sys/nonfinite_total': float(tr.nonfinite_total),
+           'sys/train_seconds': tr.train_seconds}
+    hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
+    if tr.store is not None:
+        tr.store.log_scalars(tr.step, **row)
+        # the density of the noise levels training actually drew (over u; diffusion.snr maps it to log-SNR)
+        tr.store.log_tbins(tr.step, 'sampler/u_density', hist / hist.sum() * self.U_BINS, edges=np.linspace(0, 1, self.U_BINS + 1))
+    if cfg.trackers: tr.accelerator.log(row, step=tr.step)
+    from tqdm import tqdm
+    terms = ' '.join(f"{k.removeprefix('loss/')} {v:.4f}" for k, v in vals.items())
+    mfu = f"{row['sys/mfu'] * 100:.1f}%" if peak else 'n/a'
+    eta = eta_seconds(cfg, tr.step, tr.train_seconds, secs / max(steps, 1))
+    line = (f"step {tr.step:07d}/{cfg.steps:07d} | {terms} | {img_s:.1f} img/s | mfu {mfu} | mem {row['sys/mem_gb']:.2f} GB"
+            f" | elapsed {tqdm.format_interval(time.time() - self.started)} | ETA {tqdm.format_interval(eta)}")
+    if self.bar is not None:                             # the line goes above the bar, which keeps step, img/s and ETA
+        self.bar.set_postfix_str(f'loss {vals.get("loss/total", float("nan")):.4f} | {img_s:.1f} img/s', refresh=False)
+        self.bar.write(f'[fastdit] {line}')
+    else: tr.say(line)
+    self.sums, self.n, self.step0, self.secs0 = {}, 0, tr.step, tr.train_seconds
 
 class CheckpointCallback(Callback):
     "A checkpoint every `ckpt_every` steps and at the end."
@@ -221,7 +248,7 @@ class SampleCallback(Callback):
         buf = io.BytesIO(); Image.fromarray(g).save(buf, format='PNG')
         for fname in (f'step_{tr.step:07d}.png', f'{name}.png'):
             atomic_write(tr.run_dir / 'samples' / fname, buf.getvalue())
-        if tr.store is not None: tr.store.log_array(tr.step, 'samples', g)
+        if tr.store is not None: tr.store.log_array(tr.step, 'samples/grid', g)
         return tr.run_dir / 'samples' / f'{name}.png'
     def after_step(self, tr):
         if not (tr.cfg.sample_every and tr.step % tr.cfg.sample_every == 0): return
@@ -230,7 +257,9 @@ class SampleCallback(Callback):
         tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
         tr.ema.full()
-        if tr.is_main: tr.say(f'sample grid: {self.grid(tr, "final")}')
+        if tr.is_main:
+            set_status(tr, 'sampling'); tr.say(f'sampling the final grid ({tr.cfg.sample_n} images)')
+            tr.say(f'sample grid: {self.grid(tr, "final")}')
         tr.accelerator.wait_for_everyone()
 
 class EvalCallback(Callback):
@@ -242,7 +271,7 @@ class EvalCallback(Callback):
                          image_size=tr.cfg.image_size, method=tr.active.sample_method, steps=tr.active.sample_steps,
                          cfg_scale=tr.active.sample_cfg, device=tr.device, plan=tr.inference_plan)
         if tr.store is not None:
-            tr.store.log_scalars(tr.step, fid=r['fid'])
+            tr.store.log_scalars(tr.step, **{'eval/fid': r['fid']})
             tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
         tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")
     def after_step(self, tr):
@@ -252,7 +281,8 @@ class EvalCallback(Callback):
             tr.accelerator.wait_for_everyone()
     def after_fit(self, tr):
         tr.ema.full()
-        if tr.is_main and tr.cfg.eval_every and tr.step % tr.cfg.eval_every: self.run(tr)
+        if tr.is_main and tr.cfg.eval_every and tr.step % tr.cfg.eval_every:
+            set_status(tr, 'evaluating'); tr.say(f'evaluating the final weights ({tr.cfg.eval_n} samples)'); self.run(tr)
         tr.accelerator.wait_for_everyone()
 
 def default_callbacks(cfg:TrainConfig) -> list:
@@ -263,6 +293,23 @@ def default_callbacks(cfg:TrainConfig) -> list:
     if cfg.routing_every and (cfg.plan or any(st.get('plan') for st in cfg.stages)):
         cbs.append(RoutingMapCallback(every=cfg.routing_every))
     return cbs
+
+# %% ../../nbs/10_train.trainer.ipynb #a0a25a39
+register_view(ViewSpec('loss/curves', 'curves', 'scalars', {'loss/total': {}, 'loss/*': {}}, title='Loss and its terms',
+                       options=dict(logy=True)))
+register_view(ViewSpec('sys/throughput', 'curves', 'scalars', {'sys/img_per_s': dict(label='images per second'),
+                       'sys/mfu': dict(label='MFU'), 'sys/mem_gb': dict(label='peak memory (GB)')},
+                       title='Throughput and memory', options=dict(separate=True)))
+register_view(ViewSpec('sys/optimiser', 'curves', 'scalars', {'sys/lr': dict(label='learning rate'), 'sys/grad_norm':
+                       dict(label='gradient norm'), 'sys/nonfinite_total': dict(label='non-finite steps')},
+                       title='Optimiser', order=60, options=dict(separate=True)))
+register_view(ViewSpec('sys/time', 'curves', 'scalars', {'sys/train_seconds': dict(label='training'), 'sys/instrument_seconds':
+                       dict(label='instruments'), 'sys/*seconds': {}}, title='Seconds spent', order=70))
+register_view(ViewSpec('sampler/density', 'density', 'tbins', {'sampler/u_density': dict(label='drawn', style='histogram')},
+                       title='Where the training signal goes'))
+register_view(ViewSpec('eval/curves', 'curves', 'scalars', {'eval/*': {}}, title='Evaluation', options=dict(markers=True, sparse=True)))
+register_view(ViewSpec('samples/grid', 'images', 'arrays', {'samples/grid': {}}, title='Samples (EMA weights)',
+                       empty='No sample grid yet: one is written every `sample_every` steps and at the end of the run.'))
 
 # %% ../../nbs/10_train.trainer.ipynb #fb2a470a
 class Trainer:
@@ -292,7 +339,9 @@ class Trainer:
         return inference_plan(self.plan)
 
     def say(self, msg:str):
-        if self.is_main and not self.quiet: print(f'[fastdit] {msg}', flush=True)
+        if self.is_main and not self.quiet:         # through tqdm: above the progress bar when there is one
+            from tqdm import tqdm
+            tqdm.write(f'[fastdit] {msg}', file=sys.stdout); sys.stdout.flush()
 
     def _close(self):
         if self.store is not None: self.store.close(); self.store = None
