@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import timed, write_result
 from fastdit_lab.diffusion.sampling import sample
 from fastdit_lab.eval import evaluate_fid
-from fastdit_lab.methods.dydit import dynamic_macs
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.store import RunStore
@@ -93,7 +92,7 @@ def main():
             orig = plan.run
             def rec(model, x, c, aux):
                 out = orig(model, x, c, aux)
-                ratios.append(float(aux.metrics['plan/flops_ratio'].mean())); macs.append(float(dynamic_macs(model, aux).mean()))
+                ratios.append(float(aux.metrics['plan/flops_ratio'].mean())); macs.append(model_flops(model, plan, aux)["forward_macs"])
                 return out
             def sampling_time(model, pl):
                 g = torch.Generator(device=device).manual_seed(0)

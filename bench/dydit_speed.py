@@ -17,7 +17,7 @@ from common import timed, write_result
 from fastdit_lab.diffusion.process import DDPM
 from fastdit_lab.diffusion.objectives import EpsilonObjective
 from fastdit_lab.diffusion.sampling import sample
-from fastdit_lab.methods.dydit import DynamicPlan, block_costs, dynamic_macs
+from fastdit_lab.methods.dydit import DynamicPlan, block_costs
 from fastdit_lab.models.dit import make_model
 
 def set_gates(model, lam, x, t, y):

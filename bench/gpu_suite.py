@@ -187,7 +187,7 @@ def evidence_race(P, device, dtype, peak):
     r = P['race']
     a = argparse.Namespace(data=r['data'], data_dir=None, image_size=r['image_size'], model=r['model'], budget=r['budget'],
                            batch=r['batch'], lr=r['lr'], seeds=[0], n=r['n'], sample_steps=r['sample_steps'], arms=None,
-                           threads=None)
+                           threads=None, steps=None, tag='')
     if r['data'] != 'shapes': a.data_dir = cifar_dir(P.get('data_dir'))
     rows, table = race.race('gpu_suite_race', RACE_ARMS, a, write=False)
     return dict(settings=vars(a), rows=rows, summary=table)

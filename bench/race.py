@@ -1,11 +1,16 @@
-"""Equal-wall-clock races between training configurations: each arm and seed trains from scratch for the same
-training time (sampler overheads included), then draws samples and scores a proxy FID. Used by the method benchmarks."""
-import argparse, statistics, tempfile
+"""Races between training configurations on real data: each arm and seed trains from scratch, then draws samples and
+scores the project's proxy FID and class accuracy (`fastdit_lab.eval`). Used by the method benchmarks.
+
+Two budgets: `--budget S` gives every arm the same training seconds (sampler overheads included), which is only
+fair on a quiet machine; `--steps N` gives every arm N optimizer steps (or, with per-arm `steps` from a measured
+throughput, the steps the same time buys), which does not depend on what else the machine runs."""
+import argparse, json, os, statistics, tempfile
 from pathlib import Path
 import torch
-from common import write_result
+from common import RESULTS, write_result
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.eval import evaluate_fid
+from fastdit_lab.models.dit import inference_plan
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.store import RunStore
 from fastdit_lab.train.trainer import Trainer
@@ -14,7 +19,8 @@ def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.split('\n')[0])
     p.add_argument('--data', default=data); p.add_argument('--data-dir', default=None)
     p.add_argument('--image-size', type=int, default=None); p.add_argument('--model', default='DiT-T/4')
-    p.add_argument('--budget', type=float, default=budget, help='training seconds per arm and seed')
+    p.add_argument('--budget', type=float, default=budget, help='training seconds per arm and seed (unless --steps)')
+    p.add_argument('--steps', type=int, default=None, help='a fixed number of optimizer steps per arm instead of a time budget')
     p.add_argument('--batch', type=int, default=64); p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--n', type=int, default=500, help='generated images per FID')
@@ -23,19 +29,35 @@ def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (pin each race to its own cores, e.g. `taskset -c 0 ... --threads 1`, '
                         'to run two races side by side without one slowing the other)')
+    p.add_argument('--tag', default='', help='added to the result file name (e.g. the seed of a race split over cores)')
     return p
 
-def race(name:str, arms:list, a:argparse.Namespace, write:bool=True):
-    "Run every (label, recipe, overrides) arm for every seed; print a table, write bench/results/<name>-*.json (`write`), return (rows, table)."
+def summary(rows:list, labels:list) -> list:
+    "Per arm: mean and per-seed FID, class accuracy and steps."
+    out = []
+    for label in labels:
+        rs = [r for r in rows if r['arm'] == label]
+        if not rs: continue
+        out.append(dict(arm=label, fid_mean=statistics.mean(r['fid'] for r in rs), fid_per_seed=[r['fid'] for r in rs],
+                        class_accuracy_mean=statistics.mean(r['class_accuracy'] for r in rs),
+                        class_accuracy_per_seed=[r['class_accuracy'] for r in rs],
+                        steps_mean=statistics.mean(r['steps'] for r in rs)))
+    return out
+
+def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:bool=True):
+    "Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json
+    (returns its path), or with `write=False` return (rows, summary table).\n    An arm's overrides may hold `steps` (its own fixed budget, e.g. from a measured throughput)."
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if a.threads: torch.set_num_threads(a.threads)
     arms = [arms[i] for i in (a.arms if a.arms is not None else range(len(arms)))]
-    rows = []
+    rows, partial = [], RESULTS / f'{name}{a.tag}-partial.json'
     with tempfile.TemporaryDirectory() as tmp:
         for seed in a.seeds:
             for i, (label, recipe, over) in enumerate(arms):
+                budget = dict(steps=a.steps, time_budget_s=None) if a.steps else dict(steps=10**9, time_budget_s=a.budget)
+                load0 = os.getloadavg()
                 cfg = resolve_config(recipe, **{**dict(model=a.model, data=a.data, data_dir=a.data_dir, image_size=a.image_size,
-                                     steps=10**9, time_budget_s=a.budget, batch_size=a.batch, lr=a.lr, warmup_steps=50,
+                                     **budget, batch_size=a.batch, lr=a.lr, warmup_steps=50,
                                      ema_decay=0.999, ema_warmup=True, seed=seed, log_every=50, ckpt_every=10**9,
                                      sample_n=10, sample_steps=4, run_dir=f'{tmp}/{seed}-{i}'), **over})
                 tr = Trainer(cfg, quiet=True).fit()
@@ -47,21 +69,26 @@ def race(name:str, arms:list, a:argparse.Namespace, write:bool=True):
                     # a learned sampler: how often its policy moved, and where its density over u ended up
                     learned = st.tbins('sampler/policy') if 'sampler/policy' in st.tbin_names() else None
                 r = evaluate_fid(tr.ema.model, tr.objective, a.data, data_dir=a.data_dir, n=a.n, image_size=a.image_size,
-                                 steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device)
+                                 steps=a.sample_steps, cfg_scale=1.0, seed=seed, device=device,
+                                 plan=inference_plan(tr.plan))
                 rows.append(dict(arm=label, recipe=recipe, overrides=over, seed=seed, steps=tr.step, images=tr.step * a.batch,
                                  train_seconds=tr.train_seconds, last_loss=loss, fid=r['fid'], fid_kind=r['kind'],
                                  fid_network=r['network'], n_fake=r['n_fake'], data_scale=tr.objective.data_scale,
-                                 class_accuracy=r.get('class_accuracy')))
+                                 class_accuracy=r['class_accuracy'], class_accuracy_per_class=r['class_accuracy_per_class'],
+                                 loadavg_before=load0, loadavg_after=os.getloadavg()))
                 if learned is not None:
                     rows[-1].update(policy_updates=learned.sizes['step'], density_u=learned.t_bin.values.round(4).tolist(),
                                     final_density=learned.values[-1].round(4).tolist())
-                print(f"seed {seed} | {label:26s} | {tr.step:5d} steps | {r['kind']} {r['fid']:7.2f}", flush=True)
-    table = []
-    for label, *_ in arms:
-        f = [r['fid'] for r in rows if r['arm'] == label]
-        table.append(dict(arm=label, fid_mean=statistics.mean(f), fid_per_seed=f,
-                          steps_mean=statistics.mean(r['steps'] for r in rows if r['arm'] == label)))
-    print('\n| arm | proxy FID (mean) | per seed | steps |\n|---|---|---|---|')
-    for t in table: print(f"| {t['arm']} | {t['fid_mean']:.2f} | {', '.join(f'{v:.2f}' for v in t['fid_per_seed'])} | {t['steps_mean']:.0f} |")
-    if write: print('wrote', write_result(name, dict(vars(a), device=str(device)), rows, summary=table))
-    return rows, table
+                print(f"seed {seed} | {label:28s} | {tr.step:5d} steps | {r['kind']} {r['fid']:7.2f} | "
+                      f"class acc {r['class_accuracy']:.3f} | load {load0[0]:.1f}", flush=True)
+                partial.write_text(json.dumps(dict(settings=vars(a), rows=rows), indent=1, default=str))
+    table = summary(rows, [label for label, *_ in arms])
+    print('\n| arm | proxy FID (mean) | per seed | class accuracy (mean) | per seed | steps |\n|---|---|---|---|---|---|')
+    for t in table:
+        print(f"| {t['arm']} | {t['fid_mean']:.2f} | {', '.join(f'{v:.2f}' for v in t['fid_per_seed'])} | "
+              f"{t['class_accuracy_mean']:.3f} | {', '.join(f'{v:.3f}' for v in t['class_accuracy_per_seed'])} | {t['steps_mean']:.0f} |")
+    if not write: partial.unlink(missing_ok=True); return rows, table
+    path = write_result(name + a.tag, dict(vars(a), device=str(device)), rows, summary=table, **(extra or {}))
+    partial.unlink(missing_ok=True)
+    print('wrote', path)
+    return path

@@ -30,4 +30,5 @@ from .methods.adaptive import *
 from .methods.tread import *
 from .methods.maskdit import *
 from .methods.dydit import *
+from .methods.stacks import *
 __all__ = [n for n in dir() if not n.startswith('_')]     # everything the star imports brought

@@ -104,6 +104,8 @@ def config_from_args(a:argparse.Namespace, saved=None):
         v = vars(a)[f.name]; tp = _field_type(hints[f.name])
         if typing.get_origin(tp) in (dict, list, tuple) or tp in (dict, list):
             v = _parse_value(v)
+            if isinstance(v, str) and f.name == 'plan' and v.startswith('['):                  # a stack: [tread, dydit]
+                v = [n.strip() for n in v.strip('[]').split(',') if n.strip()]
             if isinstance(v, str) and (typing.get_origin(tp) is dict or tp is dict): v = {'name': v}
             if isinstance(v, str) and f.name == 'losses': v = [{'name': n} for n in v.split(',') if n]   # names, comma-separated
             if isinstance(v, str) and f.name == 'trackers': v = [n for n in v.split(',') if n]
@@ -210,7 +212,8 @@ def cmd_sample(a):
         try: strong, weak = (float(v) for v in a.tread_guidance.split(','))
         except ValueError: raise FastditError(f"--tread-guidance takes STRONG,WEAK selection ratios (e.g. 0.3,0.7), "
                                               f"got '{a.tread_guidance}'.") from None
-        guide = tread_guidance(strong, weak, labels=a.guide_labels)
+        guide = tread_guidance(strong, weak, plan=c.plan, labels=a.guide_labels,      # the trained route, seeded by --seed
+                               generator=torch.Generator(device=dev).manual_seed(a.seed + 1))
     x = sample(c.model, c.objective, (n, *c.image_shape), y=y, null_class=nc, device=dev, generator=g,
                plan=inference_plan(c.plan), **sampler_settings(a, cfg, c.objective.process, False), **guide)
     decode, _ = _latent_decoder(cfg, a.vae, dev)

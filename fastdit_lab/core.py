@@ -90,14 +90,24 @@ class Aux:
     head_gates: torch.Tensor|None = None         # [B, depth, H] 1 where a block ran an attention head
     mlp_gates: torch.Tensor|None = None          # [B, depth, H] 1 where a block ran an MLP channel group
     token_gates: torch.Tensor|None = None        # [B, depth, N] 1 where a block's MLP ran on a token
+    sliced: bool = False                         # gated blocks computed only what their gates keep (else: all, masked)
     metrics: dict = dataclasses.field(default_factory=dict)  # per-sample diagnostics [B] to log, not in the loss
+    # during the forward: grid positions [B, n] of the n tokens a nested plan is running (None: all N, in order),
+    # and what plans collect block by block before they fill the fields above
+    positions: torch.Tensor|None = None
+    pending: dict = dataclasses.field(default_factory=dict)
+
+    def route_mask(self, depth:int, num_tokens:int, batch:int, device=None) -> torch.Tensor:
+        "Float [B, depth, N] on `device`: 1 where the routes let a block run a token (out of place, so vmap can run it)."
+        rows = [torch.ones(batch, num_tokens, device=device)] * depth
+        for first, last, idx in self.routes:
+            sel = torch.zeros(batch, num_tokens, device=device).scatter(1, idx.to(device), 1.0)
+            for l in range(first, last + 1): rows[l] = rows[l] * sel
+        return torch.stack(rows, 1)
 
     def processed(self, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
-        "Bool [B, depth, N]: which tokens each block processed (its route, and its MLP's token gates)."
-        m = torch.ones(batch, depth, num_tokens, dtype=torch.bool)
-        for first, last, idx in self.routes:
-            sel = torch.zeros(batch, num_tokens, dtype=torch.bool).scatter_(1, idx.detach().cpu(), True)
-            m[:, first:last + 1] &= sel[:, None]
+        "Bool [B, depth, N] on the CPU: which tokens each block processed (its routes, and its MLP's token gates)."
+        m = self.route_mask(depth, num_tokens, batch, 'cpu').detach() > 0.5
         if self.token_gates is not None: m &= self.token_gates.detach().cpu() > 0.5
         return m
 

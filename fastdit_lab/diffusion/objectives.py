@@ -74,6 +74,9 @@ class LossTerm:
     def __call__(self, ctx:LossContext) -> torch.Tensor:
         "The term's value per sample [B] for the forward in `ctx`."
         raise NotImplementedError
+    def train_flops(self, model, plan=None, aux=None) -> float:
+        "FLOPs per sample the term adds to a training step beyond the objective's own pass (a term that reruns the model)."
+        return 0.0
     def spec(self): return dict(name=self.name, weight=self.weight)
 
 LOSS_TERMS = Registry('loss term', METHODS_HINT)
@@ -135,6 +138,9 @@ class Objective:
         return total, terms, out, pred, target, aux
 
     def extra_losses(self, out, pred, x0, x_t, t, aux, terms): return 0.0
+    def train_flops(self, model, plan=None, aux=None) -> float:
+        "FLOPs per sample of a training step: the model's forward and backward under `plan` (`model.flops`), and the terms'."
+        return model.flops(plan, aux)['train_flops'] + sum(tm.train_flops(model, plan, aux) for tm in self.terms)
     def spec(self):
         return dict(name=self.name, weighting=self.weighting.spec() if self.weighting else None,
                     terms=[tm.spec() for tm in self.terms], data_scale=self.data_scale)
@@ -176,7 +182,7 @@ def ddpm_p_mean_variance(terms:DiscreteTerms, idx, x_t, eps, var_values=None, va
         log_var = frac * max_log + (1 - frac) * min_log
     elif variance == 'fixed_small': log_var = min_log
     elif variance == 'fixed_large':                                      # IDDPM: β_t, with β̃_1 at t = 0
-        log_var = torch.log(torch.cat([terms.posterior_variance[1:2], terms.betas[1:]]).float().to(idx.device)[idx.long()])
+        log_var = torch.log(torch.cat([terms.posterior_variance[1:2], terms.betas[1:]]).float().to(idx.device)[terms.index(idx)])
         log_var = bcast(log_var, x_t)
     else: raise FastditError(f"variance must be 'learned', 'fixed_small' or 'fixed_large', got {variance!r}.")
     mean, _ = ddpm_posterior(terms, idx, x0, x_t)
@@ -205,14 +211,22 @@ class EpsilonObjective(Objective):
         if not self.learn_sigma: return 0.0
         terms['vb'] = vb = self.vb_term(x0, x_t, t, pred['eps'].detach(), pred['var_values'], aux)
         return vb
-    def vb_term(self, x0, x_t, t, eps, var_values, aux=None):
-        "L_vb in bits/dim per sample; the decoder NLL at t = 0."
+    def vb_term(self, x0, x_t, t, eps, var_values=None, aux=None):
+        "L_vb in bits/dim per sample, the decoder NLL at t = 0; without `var_values` the fixed-large variance."
         tt = self.process.terms
         true_mean, true_log_var = ddpm_posterior(tt, t, x0, x_t)
-        mean, log_var, _ = ddpm_p_mean_variance(tt, t, x_t.float(), eps.float(), var_values.float())
+        var = None if var_values is None else var_values.float()
+        mean, log_var, _ = ddpm_p_mean_variance(tt, t, x_t.float(), eps.float(), var, 'learned' if var is not None else 'fixed_large')
         kl = normal_kl(true_mean, true_log_var, mean, log_var) / math.log(2.0)
         nll = -discretized_gaussian_log_likelihood(x0.float(), mean, 0.5 * log_var) / math.log(2.0)
         return torch.where(t.round() == 0, per_sample_mean(nll, aux), per_sample_mean(kl, aux))
+    def vlb_terms(self, model, x0, y, t, noise, plan=None) -> torch.Tensor:
+        "Per sample, the bound's term L_t of `model` (bits/dim) at the x_t that `noise` gives: Kim et al.'s signal."
+        x0 = x0 * self.data_scale if self.data_scale != 1.0 else x0
+        x_t = self.process.add_noise(x0, noise, t)
+        out, aux = self.forward(model, x_t, t, y, plan)
+        pred = self.predict(out, x_t, t)
+        return self.vb_term(x0, x_t, t, pred['eps'], pred.get('var_values'), aux)
     def spec(self): return {**super().spec(), 'learn_sigma': self.learn_sigma}
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #6a9509d7

@@ -73,9 +73,13 @@ class DiscreteTerms:
 
     def __len__(self): return len(self.alphas_cumprod)
 
+    def index(self, t:torch.Tensor) -> torch.Tensor:
+        "Chain positions of times `t`: a fractional t goes to the nearest step, as in every lookup of the chain."
+        return torch.as_tensor(t).round().long().clamp(0, len(self) - 1)
+
     def take(self, name:str, idx:torch.Tensor, x:torch.Tensor):
-        "Coefficient table `name` at integer positions `idx` [B], broadcast against `x`."
-        v = getattr(self, name).to(idx.device)[idx.long()]
+        "Coefficient table `name` at the chain positions of `idx` [B] (rounded), broadcast against `x`."
+        v = getattr(self, name).to(idx.device)[self.index(idx)]
         return bcast(v.float(), x)
 
 # %% ../../nbs/01_diffusion.process.ipynb #6c0f6f4d
@@ -93,12 +97,12 @@ class DDPM(NoiseProcess):
 
     def _ac(self, t):
         t = torch.as_tensor(t)
-        return self.terms.alphas_cumprod.to(t.device)[t.round().long().clamp(0, self.T - 1)]
+        return self.terms.alphas_cumprod.to(t.device)[self.terms.index(t)]
     def alpha(self, t): return self._ac(t).sqrt().float()
     def sigma(self, t): return (1 - self._ac(t)).sqrt().float()
     def logsnr(self, t, data_std=1.0):
         t = torch.as_tensor(t)
-        return 2 * math.log(data_std) + self._logsnr.to(t.device)[t.round().long().clamp(0, self.T - 1)]
+        return 2 * math.log(data_std) + self._logsnr.to(t.device)[self.terms.index(t)]
     def t_of_u(self, u): return (torch.as_tensor(u) * self.T).floor().clamp(0, self.T - 1)
     def u_of_t(self, t): return (torch.as_tensor(t, dtype=torch.float64) + 0.5) / self.T
     def t_of_logsnr(self, lam, data_std=1.0):

@@ -16,6 +16,7 @@ from ..core import Capabilities, check
 from ..diffusion.process import NoiseProcess
 from ..diffusion.timesteps import SAMPLERS, TimestepSampler
 from ..train.callback import Callback
+from ..train.instrument import as_trained
 from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
 
@@ -64,10 +65,15 @@ class AdaptiveSampler(TimestepSampler):
     "Kim et al.'s adaptive timestep sampler: REINFORCE on the measured per-timestep effect of each update."
     name = 'adaptive'
     def __init__(self, process:NoiseProcess, policy:str='beta', n_bins:int=20, every:int=40, n_select:int=3,
-                 history:int=20, entropy:float=1e-2, lr:float=1e-2, sweep:int=50, grad_clip:float=1.0):
+                 history:int=20, entropy:float=1e-2, lr:float=1e-2, sweep:int=50, grad_clip:float=1.0, faithful:bool=False):
         check(policy in ('beta', 'categorical'), f"adaptive policy must be 'beta' or 'categorical', got {policy!r}.")
         check(every > 0 and sweep >= n_select >= 1 and history >= 2, 'adaptive needs every > 0, sweep ≥ n_select ≥ 1, history ≥ 2.')
         super().__init__(process)
+        # faithful: Kim et al.'s signal and sweep, the bound's term L_t (VLB-KL) at every one of the chain's T steps
+        check(not faithful or hasattr(process, 'T'), f"adaptive faithful=True sweeps all T steps of a discrete chain "
+                                                     f"(--recipe dit, DDPM); the {process.name} process has none.")
+        self.faithful = faithful
+        if faithful: sweep = process.T
         self.policy_kind, self.n_bins, self.every, self.n_select = policy, n_bins, every, n_select
         self.history, self.entropy_coef, self.lr, self.sweep, self.grad_clip = history, entropy, lr, sweep, grad_clip
         self.sweep_u = (torch.arange(sweep, dtype=torch.float64) + 0.5) / sweep        # strided grid of noise levels
@@ -131,7 +137,8 @@ def load_state_dict(self:AdaptiveSampler, s):
 @patch
 def spec(self:AdaptiveSampler):
     return dict(name=self.name, policy=self.policy_kind, n_bins=self.n_bins, every=self.every, n_select=self.n_select,
-                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip)
+                history=self.history, entropy=self.entropy_coef, lr=self.lr, sweep=self.sweep, grad_clip=self.grad_clip,
+                faithful=self.faithful)
 
 # %% ../../nbs/21_methods.adaptive.ipynb #44b37fa0
 @patch
@@ -163,18 +170,21 @@ class UpdateEffectCallback(Callback):
         "Per-sample training losses at noise levels `u` with fixed `noise` (no grad, live weights)."
         with torch.no_grad(), tr.accelerator.autocast():
             t = s.process.t_of_u(u).to(x0.device)
-            return tr.objective.loss(tr.net, x0, y, t, noise, plan=tr.plan, step=self.at)['loss'].float()
+            plan = tr.plan.seeded(torch.Generator(device=x0.device).manual_seed(self.plan_seed)) if tr.plan is not None else None
+            if s.faithful:                      # Kim et al.: the variational bound's term L_t, not the training loss
+                check(hasattr(tr.objective, 'vlb_terms'), 'adaptive faithful=True measures the VLB term, which needs '
+                                                          "DiT's ε objective (--recipe dit); use faithful=False here.")
+                return tr.objective.vlb_terms(tr.net, x0, y, t, noise, plan).float()
+            return tr.objective.loss(tr.net, x0, y, t, noise, plan=plan, step=self.at)['loss'].float()
 
     def measure(self, tr, s):
         "(losses over the probe's sweep [sweep], the batch's losses at the selected levels [B, n_select])."
         (x, y, u, noise), (x0, yb, noise_b) = self.probe, self.batch
-        was = tr.net.training; tr.net.eval()
-        try:
+        with as_trained(tr.net):             # the model as it trains: its token plan routes, label dropout off
             sweep = self._losses(tr, s, x.expand(len(u), *x.shape[1:]), None if y is None else y.expand(len(u)), u, noise)
             sel_u = s.sweep_u[s.selected]
             sel = torch.stack([self._losses(tr, s, x0, yb, sel_u[j].expand(x0.shape[0]), noise_b[j])
                                for j in range(len(sel_u))], 1)
-        finally: tr.net.train(was)
         s.forward_samples += s.sweep + s.n_select * x0.shape[0]
         return sweep, sel
 
@@ -187,7 +197,7 @@ class UpdateEffectCallback(Callback):
         noise = torch.randn((s.sweep, *x.shape[1:]), generator=g, device=tr.device)
         self.probe = (x, y, s.sweep_u.to(tr.device), noise)
         self.batch = (tr.x0, tr.y, torch.randn((s.n_select, *tr.x0.shape), generator=g, device=tr.device))
-        self.at = tr.step
+        self.at, self.plan_seed = tr.step, int(torch.randint(0, 2 ** 62, (1,), generator=g, device=tr.device))
         self.before = self.measure(tr, s)
 
     def after_optimizer_step(self, tr):

@@ -18,15 +18,20 @@ from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
 
 # %% auto #0
-__all__ = ['gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'gated_block', 'sliced_block', 'block_costs', 'flops_ratio',
-           'dynamic_macs', 'DynamicPlan', 'FlopsLoss', 'CompleteModelLoss']
+__all__ = ['logistic_noise', 'gumbel_sigmoid', 'BlockRouter', 'DyDiT', 'masked_block', 'gated_block', 'sliced_block',
+           'block_costs', 'flops_ratio', 'DynamicPlan', 'FlopsLoss', 'CompleteModelLoss']
 
 # %% ../../nbs/24_methods.dydit.ipynb #c17b1036
-def gumbel_sigmoid(logits:torch.Tensor, tau:float=5.0, training:bool=True) -> torch.Tensor:
-    "Hard 0/1 gates: with logistic noise and temperature `tau` in training (straight-through), `sigmoid(logits) > 0.5` otherwise."
+def logistic_noise(shape, like:torch.Tensor, generator=None) -> torch.Tensor:
+    "Logistic(0, 1) noise of `shape` (the difference of two Gumbel samples), on `like`'s device and in its dtype."
+    u1, u2 = (torch.rand(shape, device=like.device, dtype=like.dtype, generator=generator).clamp_min(1e-10) for _ in range(2))
+    return torch.log(-torch.log(u2)) - torch.log(-torch.log(u1))
+
+def gumbel_sigmoid(logits:torch.Tensor, tau:float=5.0, training:bool=True, generator=None, noise=None) -> torch.Tensor:
+    "Hard 0/1 gates: with logistic `noise` (or noise drawn from `generator`) and temperature `tau` in training (straight-through), `sigmoid(logits) > 0.5` otherwise."
     if not training: return (logits > 0).to(logits.dtype)
-    u1, u2 = torch.rand_like(logits).clamp_min(1e-10), torch.rand_like(logits).clamp_min(1e-10)
-    s = torch.sigmoid((logits - torch.log(-torch.log(u1)) + torch.log(-torch.log(u2))) / tau)   # g1 − g2 ~ Logistic
+    if noise is None: noise = logistic_noise(logits.shape, logits, generator)
+    s = torch.sigmoid((logits + noise.to(logits.dtype)) / tau)
     return (s > 0.5).to(s.dtype) - s.detach() + s
 
 class BlockRouter(nn.Module):
@@ -67,25 +72,28 @@ class DyDiT(DiT):
 register_sizes('DyDiT', DyDiT)
 
 # %% ../../nbs/24_methods.dydit.ipynb #4c246573
-def _gates(model, i, t_emb, tau, training):
+def _gates(model, i, t_emb, tau, training, generator=None):
     "Head and MLP-group gates [B, H] of block `i` (entry 0 always on)."
     r, one = model.routers[i], t_emb.new_ones(t_emb.shape[0], 1)
-    return (torch.cat([one, gumbel_sigmoid(r.head(t_emb), tau, training)], 1),
-            torch.cat([one, gumbel_sigmoid(r.mlp(t_emb), tau, training)], 1))
+    return (torch.cat([one, gumbel_sigmoid(r.head(t_emb), tau, training, generator)], 1),
+            torch.cat([one, gumbel_sigmoid(r.mlp(t_emb), tau, training, generator)], 1))
 
-def masked_block(model, i, x, c, head, group, tau:float=5.0, training:bool=True):
+def masked_block(model, i, x, c, head, group, tau:float=5.0, training:bool=True, generator=None):
     "Block `i` with gates multiplied in (`gated_block`), checkpointed and compiled as the model's blocks are."
-    args = (model.blocks[i], model.routers[i], x, c, head, group, tau, training)
+    # the token gates' noise is drawn here, outside the block: a checkpointed block recomputes with the same noise,
+    # and a compiled one sees a tensor, not a generator
+    noise = logistic_noise(x.shape[:2], x, generator) if training else None
+    args = (model.blocks[i], model.routers[i], x, c, head, group, tau, training, noise)
     return model.block_call(model.gated_block, *args)
 
-def gated_block(blk, r, x, c, head, group, tau:float=5.0, training:bool=True):
+def gated_block(blk, r, x, c, head, group, tau:float=5.0, training:bool=True, noise=None):
     "Block `blk` with router `r`'s gates multiplied in: head gates on the attention heads, group gates on the MLP channels."
     B, N, D = x.shape; H = blk.attn.num_heads
     shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = blk.adaLN_modulation(c).chunk(6, dim=1)
     q, k, v = blk.attn.qkv(modulate(blk.norm1(x), shift_msa, scale_msa)).reshape(B, N, 3, H, D // H).permute(2, 0, 3, 1, 4)
     o = F.scaled_dot_product_attention(q, k, v) * head[:, :, None, None].to(q.dtype)                # (B, H, N, dh)
     x = x + gate_msa.unsqueeze(1) * blk.attn.proj(o.transpose(1, 2).reshape(B, N, D))
-    tok = gumbel_sigmoid(r.token(x).squeeze(-1), tau, training)                                    # (B, N)
+    tok = gumbel_sigmoid(r.token(x).squeeze(-1), tau, training, noise=noise)                         # (B, N)
     h = blk.mlp.fc1(modulate(blk.norm2(x), shift_mlp, scale_mlp))
     h = h * group.repeat_interleave(h.shape[-1] // H, 1)[:, None, :].to(h.dtype)                 # before GELU: GELU(0) = 0
     x = x + (tok.unsqueeze(-1) * gate_mlp.unsqueeze(1)).to(x.dtype) * blk.mlp.fc2(blk.mlp.act(h))
@@ -111,7 +119,7 @@ def sliced_block(model, i, x, c, head_idx, group_idx):
         W1 = blk.mlp.fc1.weight.view(H, G, D)[group_idx].reshape(-1, D); b1 = blk.mlp.fc1.bias.view(H, G)[group_idx].reshape(-1)
         W2 = blk.mlp.fc2.weight.view(D, H, G)[:, group_idx].reshape(D, -1)
         m = F.linear(blk.mlp.act(F.linear(h, W1, b1)), W2, blk.mlp.fc2.bias) * gate_mlp[bi]
-        x = xf.index_add(0, rows, m.to(xf.dtype)).view(B, N, D)     # under autocast m is bf16, x float32
+        x = xf.index_add(0, rows, m.to(xf.dtype)).view(B, N, D)     # autocast: m is bf16/fp16, the residual fp32
     return x, sel.to(x.dtype)
 
 DyDiT.gated_block = staticmethod(gated_block)     # what `masked_block` runs; `compile_blocks` compiles it
@@ -129,89 +137,106 @@ def block_costs(num_tokens:int, hidden:int) -> tuple[float, float]:
     N, D = num_tokens, hidden
     return 4 * N * D * D + 2 * N * N * D, 8 * N * D * D
 
-def flops_ratio(aux:Aux, hidden:int) -> torch.Tensor:
-    "Per sample, dynamic / dense block MACs: Σ_l (a_l F_attn + g_l s_l F_mlp) / (L (F_attn + F_mlp))."
-    a, g, s = aux.head_gates.mean(-1), aux.mlp_gates.mean(-1), aux.token_gates.mean(-1)    # (B, L)
-    fa, fm = block_costs(aux.token_gates.shape[-1], hidden)
-    return (a * fa + g * s * fm).sum(1) / (a.shape[1] * (fa + fm))
-
-def dynamic_macs(model, aux:Aux) -> torch.Tensor:
-    "Real forward MACs per sample [B] of the dynamic model from the gates in `aux`."
-    cfg, N = model.config, model.num_tokens
-    D, H, L, p = cfg['hidden_size'], model.num_heads, cfg['depth'], cfg['patch_size']
-    dh, Hd = D // H, model.blocks[0].mlp.fc1.out_features
-    heads = aux.head_gates.detach().sum(-1) * dh                    # active attention width per block (B, L)
-    mlp = aux.mlp_gates.detach().sum(-1) * (Hd / H)                 # active MLP width
-    toks = aux.token_gates.detach().sum(-1)                          # tokens running the MLP
-    per_block = 6 * D * D + 4 * N * D * heads + 2 * N * N * heads + 2 * toks * D * mlp
-    routers = L * (2 * D * (H - 1) + N * (D * (D // 16) + D // 16))
-    fixed = dit_macs(L, D, N, p, cfg['in_channels'], model.out_channels, cfg['mlp_ratio'], [0] * L)
-    return per_block.sum(1) + routers + fixed['embed'] + fixed['final']
+def flops_ratio(aux:Aux, hidden:int, routed:str='ignore') -> torch.Tensor:
+    "Per sample, dynamic / dense block MACs: Σ_l (a_l F_attn + g_l s_l F_mlp) / (L (F_attn + F_mlp)); `routed`: see above."
+    check(routed in ('ignore', 'skip'), f"routed must be 'ignore' or 'skip', got {routed!r}.")
+    a, g, tok = aux.head_gates.mean(-1), aux.mlp_gates.mean(-1), aux.token_gates       # (B, L), (B, L), (B, L, N)
+    (B, L), N = a.shape, tok.shape[-1]
+    ran = aux.route_mask(L, N, B, tok.device).to(tok.dtype)                            # 1 where a block ran a token
+    s = (tok * ran).sum(-1) / (ran.sum(-1) if routed == 'ignore' else N)
+    fa, fm = block_costs(N, hidden)
+    return (a * fa + g * s * fm).sum(1) / (L * (fa + fm))
 
 # %% ../../nbs/24_methods.dydit.ipynb #93b8addf
 register_view(ViewSpec('plan/widths', 'maps', 'arrays', {'plan/head_width': dict(label='heads on'),
                        'plan/mlp_width': dict(label='MLP groups on'), 'plan/width_u': dict(role='y', label='noise level u')},
                        title='Width each block keeps, per noise level', options=dict(xlabel='block', clim=(0, 1))))
-extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks')})
+extend_view('plan/curves', {'plan/flops_ratio': dict(label='FLOPs ratio of the dynamic blocks'),
+                            'plan/routing_flops_ratio': dict(label='FLOPs ratio on the fixed images, training gates'),
+                            'plan/routing_flops_ratio_sampling': dict(label='FLOPs ratio on the fixed images, sampling gates')})
+register_view(ViewSpec('plan/routing_sampling', 'mosaic', 'arrays',       # the routing maps' images, gated as sampling gates them
+                       {'plan/routing_map_sampling': {}, 'plan/routing_images': dict(role='images')},
+                       title='Which tokens each block processes when sampling'))
 
 # %% ../../nbs/24_methods.dydit.ipynb #1a248398
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
     "DyDiT's dynamic forward: TDW head/group gates from t and SDT token gates; sliced weights in eval mode."
     caps = Capabilities(inference=True)             # samplers run it too: the sliced path is DyDiT's speed-up
+    stack_position = ('last', 'it runs each block it gates itself, so no plan can nest inside it')
+    needs_model = DyDiT
     def __init__(self, tau:float=5.0, sliced:bool=True):
         check(tau > 0, f'tau must be positive, got {tau}.')
         self.tau, self.sliced = tau, sliced
 
-    def run(self, model, x, c, aux:Aux):
+    def apply(self, model, x, c, aux:Aux, blocks):
+        "Run `blocks` gated, on the tokens handed in (a TREAD route's, inside one), collecting the gates per block."
         check(isinstance(model, DyDiT), f'The dydit plan needs a model with routers; use a DyDiT-* model (e.g. '
                                          f'--model DyDiT-S/2) instead of {type(model).__name__}.')
-        t_emb, training = aux.t_emb, model.training
-        fast = self.sliced and not training and bool((t_emb == t_emb[:1]).all())
-        heads, groups, tokens = [], [], []
-        for i in range(len(model.blocks)):
-            head, group = _gates(model, i, t_emb[:1] if fast else t_emb, self.tau, training)
+        t_emb, training, N = aux.t_emb, model.training, model.num_tokens
+        aux.sliced = fast = self.sliced and not training and bool((t_emb == t_emb[:1]).all())
+        got, pos = aux.pending.setdefault('dydit', {}), aux.positions
+        for i in blocks:
+            head, group = _gates(model, i, t_emb[:1] if fast else t_emb, self.tau, training, self.generator)
             if fast:
                 x, tok = sliced_block(model, i, x, c, head[0].nonzero().squeeze(1), group[0].nonzero().squeeze(1))
                 head, group = head.expand(x.shape[0], -1), group.expand(x.shape[0], -1)
-            else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training)
-            heads.append(head); groups.append(group); tokens.append(tok)
-        aux.head_gates, aux.mlp_gates, aux.token_gates = (torch.stack(g, 1) for g in (heads, groups, tokens))
-        aux.metrics['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
+            else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training, self.generator)
+            got[i] = head, group, tok if pos is None else tok.new_zeros(tok.shape[0], N).scatter(1, pos, tok)
         return x
 
-    @torch.no_grad()
-    def width_table(self, model, process, n_t:int=20) -> dict:
-        "Fraction of heads and MLP groups on per (noise level, block) under eval gates: [n_t, L] each, plus the levels."
-        u = (torch.arange(n_t, dtype=torch.float64) + 0.5) / n_t
-        dev = next(model.parameters()).device
-        t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
-        hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
-        return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(),
-                'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(), 'plan/width_u': u.numpy()}
+    def finish(self, model, aux:Aux):
+        "The gates of every block into `aux` ([B, L, ·]), and each sample's FLOPs ratio into its metrics."
+        got, L = aux.pending.pop('dydit', {}), len(model.blocks)
+        check(sorted(got) == list(range(L)), f'The dydit plan gated blocks {sorted(got)} of {L}; it must run every block.')
+        aux.head_gates, aux.mlp_gates, aux.token_gates = (torch.stack(g, 1) for g in zip(*(got[i] for i in range(L))))
+        aux.metrics['plan/flops_ratio'] = flops_ratio(aux, model.config['hidden_size']).detach().float()
 
-    def routing_arrays(self, model, process) -> dict:
-        "With each routing map: the head and MLP-group widths per noise level and block (`width_table`)."
-        return self.width_table(model, process)
+    def extra_macs(self, model, tokens:list, aux:Aux|None=None) -> float:
+        "The routers' MACs per sample: the t-routers (once per batch when sliced) and the token router on each token."
+        D, H = model.config['hidden_size'], model.num_heads
+        per_batch = aux is not None and aux.sliced
+        t_routers = 2 * D * (H - 1) / (aux.t_emb.shape[0] if per_batch else 1)
+        return sum(t_routers + n * (D * (D // 16) + D // 16) for n in tokens)
 
     def spec(self) -> dict: return dict(name='dydit', tau=self.tau, sliced=self.sliced)
+
+# %% ../../nbs/24_methods.dydit.ipynb #0b22f489
+@patch
+@torch.no_grad()
+def width_table(self:DynamicPlan, model, process, n_t:int=20) -> dict:
+    "Fraction of heads and MLP groups on per (noise level, block) under eval gates: [n_t, L] each, plus the levels."
+    u = (torch.arange(n_t, dtype=torch.float64) + 0.5) / n_t
+    dev = next(model.parameters()).device
+    t_emb = model.t_embedder(process.model_time(process.t_of_u(u)).to(dev))
+    hw, mw = zip(*(_gates(model, i, t_emb, self.tau, False) for i in range(len(model.blocks))))
+    return {'plan/head_width': torch.stack(hw, 1).mean(-1).cpu().numpy(),
+            'plan/mlp_width': torch.stack(mw, 1).mean(-1).cpu().numpy(), 'plan/width_u': u.numpy()}
+
+@patch
+def routing_arrays(self:DynamicPlan, model, process) -> dict:
+    "With each routing map: the head and MLP-group widths per noise level and block (`width_table`)."
+    return self.width_table(model, process)
 
 # %% ../../nbs/24_methods.dydit.ipynb #8cdb08b7
 @LOSS_TERMS.register('flops')
 class FlopsLoss(LossTerm):
-    "DyDiT's FLOPs constraint (mean_b r_b − λ_t)², λ_t annealed from 1 to `target`."
+    "DyDiT's FLOPs constraint (mean_b r_b − λ_t)², λ_t annealed from 1 to `target`; `routed`: how tokens a route skipped count."
     name = 'flops'
-    def __init__(self, weight:float=2.0, target:float=0.5, hold_steps:int=100, warmup_steps:int=1000):
+    def __init__(self, weight:float=2.0, target:float=0.5, hold_steps:int=100, warmup_steps:int=1000, routed:str='ignore'):
         check(0 < target <= 1, f'The FLOPs target must be in (0, 1], got {target}.')
+        check(routed in ('ignore', 'skip'), f"flops routed must be 'ignore' (inference budget) or 'skip', got {routed!r}.")
         super().__init__(weight); self.target, self.hold_steps, self.warmup_steps = target, hold_steps, warmup_steps
+        self.routed = routed
     def target_at(self, step:int) -> float:
         if step < self.hold_steps: return 1.0
         return 1.0 + (self.target - 1.0) * min(1.0, (step - self.hold_steps) / max(1, self.warmup_steps))
     def __call__(self, ctx:LossContext) -> torch.Tensor:
         check(ctx.aux.head_gates is not None, "The flops loss needs the dydit plan (--plan dydit) to produce gates.")
-        r = flops_ratio(ctx.aux, ctx.aux.t_emb.shape[-1])
+        r = flops_ratio(ctx.aux, ctx.aux.t_emb.shape[-1], self.routed)
         return ((r.mean() - self.target_at(ctx.step)) ** 2).expand(r.shape[0])
-    def spec(self): return dict(super().spec(), target=self.target, hold_steps=self.hold_steps, warmup_steps=self.warmup_steps)
+    def spec(self): return dict(super().spec(), target=self.target, hold_steps=self.hold_steps,
+                                warmup_steps=self.warmup_steps, routed=self.routed)
 
 @LOSS_TERMS.register('complete_model')
 class CompleteModelLoss(LossTerm):
@@ -219,6 +244,9 @@ class CompleteModelLoss(LossTerm):
     name = 'complete_model'
     def __call__(self, ctx:LossContext) -> torch.Tensor:
         return ctx.objective.denoising_loss(ctx.model, ctx.x0, ctx.x_t, ctx.y, ctx.t, ctx.noise, plan=None)[0]
+    def train_flops(self, model, plan=None, aux=None) -> float:
+        "A second forward and backward, of the dense model."
+        return model.flops()['train_flops']
 
 # %% ../../nbs/24_methods.dydit.ipynb #a188e112
 register_recipe('dydit', 'DyDiT λ=0.5 (arXiv 2410.03456): fine-tune with TDW + SDT gates, FLOPs target, complete-model loss in stage 1.',

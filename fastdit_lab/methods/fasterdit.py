@@ -28,15 +28,17 @@ class VelocityDirection(LossTerm):
         v_hat, v = ctx.pred['v'].float(), ctx.process.velocity(ctx.x0, ctx.noise, ctx.t).float()
         dot = (v_hat * v).sum(1, keepdim=True)
         na2, nb2 = (v_hat * v_hat).sum(1, keepdim=True), (v * v).sum(1, keepdim=True)
-        # The gradient of 1 − cos grows like 1/‖v̂‖: at DiT's zero-initialised output (v̂ = 0 at step 0) a clamped
-        # cosine (as in F.cosine_similarity, eps 1e-8) gives gradients of order 1e8 that swamp Adam's second moment
-        # for thousands of steps. Where a vector is shorter than `eps` its direction is undefined: cos = 0, no gradient.
+        # The gradient of 1 − cos grows like 1/‖v̂‖, and any cosine that stays continuous at v̂ = 0 (a clamped
+        # denominator, as in F.cosine_similarity) has a gradient of 1/eps there: at DiT's zero-initialised output that
+        # swamps Adam's second moment for thousands of steps. So where a vector is shorter than `eps` its direction
+        # counts as undefined: cos = 0, and no gradient at all (see the notebook).
         defined = (na2 > self.eps ** 2) & (nb2 > self.eps ** 2)
         cos = torch.where(defined, dot * torch.rsqrt(na2.clamp_min(self.eps ** 2)) * torch.rsqrt(nb2.clamp_min(self.eps ** 2)), 0.0)
         return per_sample_mean(1 - cos, ctx.aux)                             # [B]; a loss mask (MaskDiT) is honoured
     def spec(self): return dict(name='velocity_direction', weight=self.weight, eps=self.eps)
 
 # %% ../../nbs/20_methods.fasterdit.ipynb #0a019724
+# data_std 1.0: an assumption (LightningDiT's unit-std latents, spec §4.3); FasterDiT's own swept value is not known
 register_recipe('fasterdit', 'FasterDiT: SiT flow + logit-normal(0,1) + data std 1 + velocity-direction loss (arXiv 2410.10356).',
                 base='sit', sampler={'name': 'logit_normal', 'm': 0.0, 's': 1.0}, data_std=1.0,
                 losses=[{'name': 'velocity_direction', 'weight': 1.0}])

@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from fastcore.basics import patch
-from ..core import Aux, Route, check
+from ..core import Aux, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import (PLANS, DiT, DiTBlock, FinalLayer, TokenPlan, gather_tokens, register_sizes,
                                     modulate, random_subset, scatter_tokens, sincos_2d)
-from ..models.flops import block_macs, dit_macs
+from ..models.flops import block_macs, dit_macs, executed_blocks, flops_summary
 from ..train.config import register_recipe
 
 # %% auto #0
@@ -76,36 +76,40 @@ register_sizes('MaskDiT', MaskDiT, lambda size: dict(zip(('decoder_depth', 'deco
 
 # %% ../../nbs/23_methods.maskdit.ipynb #c2ad6548
 @patch
-def flops(self:MaskDiT, plan:TokenPlan|None=None) -> dict:
-    "FLOPs per sample: encoder on the tokens of `plan`, bridge, decoder and final layer on all N tokens."
+def flops(self:MaskDiT, plan:TokenPlan|None=None, aux:Aux|None=None) -> dict:
+    "MACs and FLOPs per sample: encoder on the tokens `plan` (or the forward of `aux`) ran, bridge, decoder on all N."
     cfg, N = self.config, self.num_tokens
     D, W, p = cfg['hidden_size'], cfg['decoder_width'], cfg['patch_size']
-    tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], N)
-    enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], tpb)
+    blocks = executed_blocks(self, plan, aux)
+    enc = dit_macs(cfg['depth'], D, N, p, cfg['in_channels'], self.out_channels, cfg['mlp_ratio'], block_args=blocks)
+    extra = plan.extra_macs(self, [b['tokens'] for b in blocks], aux) if plan is not None else 0.0
     # a decoder block's adaLN maps the D-wide conditioning to 6 W-wide vectors
-    dec = cfg['decoder_depth'] * (block_macs(W, N, cfg['mlp_ratio']) - 6 * W * W + 6 * D * W)
-    macs = enc['embed'] + enc['blocks'] + (2 * D * D + tpb[-1] * D * W) + dec + (2 * D * W + N * W * p * p * self.out_channels)
-    return dict(forward_macs=macs, forward_flops=2 * macs, train_flops=6 * macs, block_macs=enc['blocks'] + dec)
+    dec = cfg['decoder_depth'] * block_macs(W, N, cfg['mlp_ratio'], cond_size=D)
+    bridge = 2 * D * D + blocks[-1]['tokens'] * D * W
+    macs = enc['embed'] + enc['blocks'] + extra + bridge + dec + (2 * D * W + N * W * p * p * self.out_channels)
+    return flops_summary(macs, enc['blocks'] + extra + dec, enc['input'])
 
 # %% ../../nbs/23_methods.maskdit.ipynb #f88e0c39
 @PLANS.register('maskdit')
 class MaskPlan(TokenPlan):
     "MaskDiT masking: the encoder runs on a random `1 - mask_ratio` of the tokens of each sample."
+    stack_position = ('first', 'it masks the tokens before the first block')
+    needs_model = MaskDiT
     def __init__(self, mask_ratio:float=0.5):
         check(0 <= mask_ratio < 1, f'mask_ratio must be in [0, 1), got {mask_ratio}.')
         self.mask_ratio = mask_ratio
 
     def visible(self, num_tokens:int) -> int: return max(1, int(num_tokens * (1 - self.mask_ratio)))
 
-    def run(self, model, x, c, aux:Aux):
+    def apply(self, model, x, c, aux:Aux, blocks):
+        "The encoder's blocks on the visible tokens (a plan nested in it routes among those), recorded for the losses."
         check(isinstance(model, MaskDiT), f'The maskdit plan needs a model with a decoder; use a MaskDiT-* model '
                                           f'(e.g. --model MaskDiT-S/2) instead of {type(model).__name__}.')
         (B, N, _), depth = x.shape, len(model.blocks)
-        if not model.training or self.mask_ratio == 0: return self.run_span(model, x, c, aux, range(depth))
+        if not model.training or self.mask_ratio == 0: return self.run_span(model, x, c, aux, blocks)
         idx = random_subset(B, N, self.visible(N), x.device, self.generator)
-        aux.keep_idx, aux.loss_mask = idx, torch.zeros(B, N, dtype=torch.bool, device=x.device).scatter_(1, idx, True)
-        aux.routes.append(Route(0, depth - 1, idx))                  # the encoder ran the visible tokens only
-        return self.run_span(model, gather_tokens(x, idx), c, aux, range(depth))
+        aux.keep_idx, aux.loss_mask = idx, torch.zeros(B, N, dtype=torch.bool, device=x.device).scatter(1, idx, True)
+        return self.gather_span(model, x, c, aux, idx, range(depth))      # the encoder ran the visible tokens only
 
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]: return [self.visible(num_tokens)] * depth
     def spec(self) -> dict: return dict(name='maskdit', mask_ratio=self.mask_ratio)

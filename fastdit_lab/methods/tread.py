@@ -6,9 +6,10 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.tread.html.md"""
 
 # %% ../../nbs/22_methods.tread.ipynb #c09b5a09
 from __future__ import annotations
+import copy
 import torch
-from ..core import Aux, Route, check
-from ..models.dit import PLANS, TokenPlan, gather_tokens, random_subset, scatter_tokens
+from ..core import Aux, check
+from ..models.dit import PLANS, PlanStack, TokenPlan, random_subset, scatter_tokens
 from ..train.config import register_recipe
 
 # %% auto #0
@@ -40,17 +41,22 @@ class TreadPlan(TokenPlan):
             out.append((s, e, r['ratio'])); prev_end = e
         return out
 
-    def run(self, model, x, c, aux:Aux):
-        depth, (B, N, _) = len(model.blocks), x.shape
-        if not (model.training or self.force): return self.run_span(model, x, c, aux, range(depth))
-        i = 0
-        for s, e, ratio in self.resolved(depth):
+    def apply(self, model, x, c, aux:Aux, blocks):
+        "Run `blocks` with the routes that lie in them (all blocks, unless an outer plan hands this one a span)."
+        blocks = list(blocks)
+        if not (model.training or self.force) or not blocks: return self.run_span(model, x, c, aux, blocks)
+        first, last, i = blocks[0], blocks[-1], blocks[0]
+        for s, e, ratio in self.resolved(len(model.blocks)):
+            if e < first or s > last: continue
+            check(first <= s and e <= last, f'TREAD route {s}→{e} crosses the span {first}→{last} an outer plan runs it '
+                                            'in; choose a route inside that span.')
             x = self.run_span(model, x, c, aux, range(i, s))
-            idx = random_subset(B, N, N - int(N * ratio), x.device, self.generator)     # [B, K]
+            n = x.shape[1]
+            idx = random_subset(x.shape[0], n, n - int(n * ratio), x.device, self.generator)     # [B, K]
             # the routed rows of `x` are the state entering block s; scatter is out of place
-            x = scatter_tokens(x, idx, self.run_span(model, gather_tokens(x, idx), c, aux, range(s, e + 1)))
-            aux.routes.append(Route(s, e, idx)); i = e + 1
-        return self.run_span(model, x, c, aux, range(i, depth))
+            x = scatter_tokens(x, idx, self.gather_span(model, x, c, aux, idx, range(s, e + 1)))
+            i = e + 1
+        return self.run_span(model, x, c, aux, range(i, last + 1))
 
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
         n = [num_tokens] * depth
@@ -61,11 +67,19 @@ class TreadPlan(TokenPlan):
     def spec(self) -> dict: return dict(name='tread', routes=[dict(r) for r in self.routes], force=self.force)
 
 # %% ../../nbs/22_methods.tread.ipynb #95ac5f40
-def tread_guidance(strong:float=0.3, weak:float=0.7, start:int=2, end:int=-4, labels:str='cond') -> dict:
-    "Keyword arguments for `sampling.sample` that guide with a strong (`strong` ratio) and a weak routed pass."
+def tread_guidance(strong:float=0.3, weak:float=0.7, plan:TokenPlan|None=None, start:int=2, end:int=-4,
+                   labels:str='cond', generator=None) -> dict:
+    "Keyword arguments for `sampling.sample` guiding with a strong and a weak routed pass over the routes of `plan`."
     check(strong < weak, f'The strong pass must route fewer tokens than the weak one, got {strong} and {weak}.')
-    plans = tuple(TreadPlan(ratio=r, start=start, end=end, force=True) for r in (strong, weak))
-    return dict(guide_plans=plans, guide_labels=labels)
+    trained = plan.part(TreadPlan) if plan is not None else None
+    check(plan is None or trained is not None, 'TREAD guidance routes tokens along the routes a run trained with, and '
+                                               'this run has no tread plan; sample it without --tread-guidance.')
+    routes = trained.routes if trained is not None else [dict(start=start, end=end)]
+    def forced(ratio):
+        p = TreadPlan(routes=[dict(r, ratio=ratio) for r in routes], force=True); p.generator = generator
+        if plan is None or plan is trained: return p
+        return PlanStack([p if q is trained else copy.copy(q) for q in plan.parts])     # the stack's other parts stay
+    return dict(guide_plans=(forced(strong), forced(weak)), guide_labels=labels)
 
 # %% ../../nbs/22_methods.tread.ipynb #4fa19331
 register_recipe('tread', 'TREAD (arXiv 2501.04765): EDM, 50 % of tokens skip blocks 2…depth−4 and rejoin; routing off at inference.',

@@ -6,21 +6,21 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/models.dit.html.md"""
 
 # %% ../../nbs/05_models.dit.ipynb #e1f36e15
 from __future__ import annotations
-import math
+import copy, itertools, math
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
-from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, Route, check
+from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, Route, build, check
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PLANS', 'COMPILE_DEFAULTS', 'DIT_SIZES', 'MODELS', 'modulate', 'PatchEmbed', 'TimestepEmbedder', 'LabelEmbedder',
            'sincos_1d', 'sincos_2d', 'Attention', 'Mlp', 'DiTBlock', 'FinalLayer', 'TokenPlan', 'inference_plan',
            'random_subset', 'gather_tokens', 'scatter_tokens', 'DiT', 'register_sizes', 'make_model', 'read_state_dict',
-           'load_dit_weights']
+           'load_dit_weights', 'stack_refusals', 'PlanStack', 'build_plan']
 
 # %% ../../nbs/05_models.dit.ipynb #75ecd613
 def modulate(x, shift, scale):
@@ -135,20 +135,50 @@ class TokenPlan:
     "Decides, per batch, which tokens the blocks of a DiT run on, and records it in `aux`; the base plan is dense."
     caps = Capabilities()               # caps.inference: samplers run the plan too (DyDiT); else training only
     generator = None                    # a torch.Generator for the plan's random choices (None: the global RNG)
+    inner = None                        # the plan nested in this one's spans (a `PlanStack` links its parts)
+    stack_position = ('any', '')        # where the plan may sit in a stack ('any', 'first', 'last') and why
+    needs_model = None                  # the model class the plan runs on (the parts of a stack must agree)
+
     def run(self, model, x, c, aux:Aux):
         "Run all blocks of `model` on tokens `x` [B, N, D] with conditioning `c` [B, D]; the tokens after the last."
-        return self.run_span(model, x, c, aux, range(len(model.blocks)))
+        x = self.apply(model, x, c, aux, range(len(model.blocks)))
+        self.finish(model, aux)
+        return x
+    def apply(self, model, x, c, aux:Aux, blocks):
+        "Run the consecutive `blocks` on `x` under this plan's choices (the dense plan makes none)."
+        return self.run_span(model, x, c, aux, blocks)
     def run_span(self, model, x, c, aux:Aux, blocks):
-        "Run `blocks` in order on `x` (densely here); the seam where a composite plan nests another plan in a span."
+        "Run `blocks` with no choice of this plan: through the plan nested in it (`inner`), else densely."
+        if self.inner is not None and len(blocks): return self.inner.apply(model, x, c, aux, blocks)
         return model.run_blocks(x, c, blocks)
+    def gather_span(self, model, x, c, aux:Aux, idx, blocks):
+        "Run `blocks` (via `run_span`) on the rows `idx` [B, K] of `x` only: their output [B, K, D]; records the `Route`."
+        grid = idx if aux.positions is None else aux.positions.gather(1, idx)     # positions in the model's grid
+        aux.routes.append(Route(blocks[0], blocks[-1], grid))
+        outer, aux.positions = aux.positions, grid
+        try: return self.run_span(model, gather_tokens(x, idx), c, aux, blocks)
+        finally: aux.positions = outer
+    def finish(self, model, aux:Aux):
+        "After the last block: turn what the plan collected in `aux.pending` into `aux` fields (most plans: nothing)."
     def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
         "Tokens each block processes (for FLOP counting), given the `num_tokens` that enter the plan."
         return [num_tokens] * depth
+    def extra_macs(self, model, tokens:list, aux:Aux|None=None) -> float:
+        "Forward MACs per sample the plan adds to the blocks (e.g. routers), given the `tokens` each block ran."
+        return 0.0
     def routing_arrays(self, model, process) -> dict:
         "Arrays to record beside each routing map (e.g. per-block widths per noise level); none for most plans."
         return {}
+    def part(self, cls):
+        "This plan if it is a `cls`, else None (a stack looks through its parts)."
+        return self if isinstance(self, cls) else None
+    def seeded(self, generator) -> TokenPlan:
+        "A copy of this plan drawing its random choices from `generator` (routing maps and instruments use one)."
+        p = copy.copy(self); p.generator = generator
+        return p
     def spec(self) -> dict: return {'name': 'dense'}
 
+# %% ../../nbs/05_models.dit.ipynb #a1b2c3d4
 PLANS = Registry('token plan', METHODS_HINT)
 PLANS['dense'] = TokenPlan
 
@@ -334,3 +364,70 @@ def load_dit_weights(model:nn.Module, src, prefer:str='ema', strict:bool=True) -
           + '. Build the model with the size, image size, channels and classes the checkpoint was trained with.')
     model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
     return model
+
+# %% ../../nbs/05_models.dit.ipynb #1568d6a3
+def _plan_name(p) -> str:
+    s = p.spec()
+    return s['name'] if isinstance(s, dict) else type(p).__name__
+
+def stack_refusals(parts:list) -> list[str]:
+    "Why the plans `parts` (outermost first) cannot run as one stack; empty when they can."
+    out, names = [], [_plan_name(p) for p in parts]
+    for i, (p, n) in enumerate(zip(parts, names)):
+        if names.index(n) == i and names.count(n) > 1:
+            out.append(f'The plan {n} appears {names.count(n)} times in the stack; a stack holds each plan once '
+                       '(put all its settings, e.g. several routes, in one plan).')
+        where, why = p.stack_position
+        if (where == 'first' and i > 0) or (where == 'last' and i < len(parts) - 1):
+            out.append(f'The plan {n} must come {where} in a plan stack: {why}.')
+        if type(p).apply is TokenPlan.apply and type(p).run is not TokenPlan.run:
+            out.append(f'The plan {n} defines only run(); give it apply(model, x, c, aux, blocks) to run it in a stack.')
+    needs = [(n, p.needs_model) for n, p in zip(names, parts) if p.needs_model is not None]
+    for (a, A), (b, B) in itertools.combinations(needs, 2):
+        if not (issubclass(A, B) or issubclass(B, A)):
+            out.append(f'The plan {a} needs a {A.__name__} model and {b} a {B.__name__} model; no model is both, '
+                       'so they cannot be stacked.')
+    return out
+
+# %% ../../nbs/05_models.dit.ipynb #7c432ec5
+class PlanStack(TokenPlan):
+    "Token plans run nested, the first outermost: each part runs the spans it does not decide through the next."
+    def __init__(self, parts:list):
+        self.parts = list(parts)
+        check(self.parts, 'A plan stack needs at least one plan.')
+        why = stack_refusals(self.parts)
+        if why: raise FastditError(why[0])
+        for outer, inner in zip(self.parts, self.parts[1:] + [None]): outer.inner = inner
+        cs = [p.caps for p in self.parts]
+        self.caps = Capabilities(not_shardable=next((c.not_shardable for c in cs if c.not_shardable), ''),
+                                 not_compilable=next((c.not_compilable for c in cs if c.not_compilable), ''),
+                                 inference=any(c.inference for c in cs),
+                                 callbacks=tuple(dict.fromkeys(cb for c in cs for cb in c.callbacks)))
+    @property
+    def generator(self): return self.parts[0].generator
+    @generator.setter
+    def generator(self, g):
+        for p in self.parts: p.generator = g
+
+    def apply(self, model, x, c, aux:Aux, blocks): return self.parts[0].apply(model, x, c, aux, blocks)
+    def finish(self, model, aux:Aux):
+        for p in self.parts: p.finish(model, aux)
+    def tokens_per_block(self, depth:int, num_tokens:int) -> list[int]:
+        "Each part's count, the inner ones given the tokens that enter the first block (only the outermost changes those)."
+        n = self.parts[0].tokens_per_block(depth, num_tokens)
+        for p in self.parts[1:]: n = [min(a, b) for a, b in zip(n, p.tokens_per_block(depth, n[0]))]
+        return n
+    def extra_macs(self, model, tokens:list, aux:Aux|None=None) -> float:
+        return sum(p.extra_macs(model, tokens, aux) for p in self.parts)
+    def routing_arrays(self, model, process) -> dict:
+        return {k: v for p in self.parts for k, v in p.routing_arrays(model, process).items()}
+    def part(self, cls): return next((p for p in self.parts if isinstance(p, cls)), None)
+    def seeded(self, generator) -> PlanStack: return PlanStack([p.seeded(generator) for p in self.parts])
+    def spec(self) -> list: return [p.spec() for p in self.parts]
+
+def build_plan(spec) -> TokenPlan|None:
+    "The plan a config's `plan` names: None (dense), a name or spec dict, or a list of them (a `PlanStack`)."
+    if spec is None: return None
+    if not isinstance(spec, (list, tuple)): return build(PLANS, spec)
+    parts = [q for s in spec for q in (lambda p: p.parts if isinstance(p, PlanStack) else [p])(build_plan(s))]
+    return parts[0] if len(parts) == 1 else PlanStack(parts)

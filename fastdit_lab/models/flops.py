@@ -6,37 +6,77 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/models.flops.html.md"""
 
 # %% ../../nbs/05a_models.flops.ipynb #7b9499c5
 from __future__ import annotations
-from ..core import check
+import torch
+from fastcore.basics import patch
+from ..core import Aux, check
 from .dit import DiT, TokenPlan, make_model
 
 # %% auto #0
-__all__ = ['block_macs', 'dit_macs', 'model_flops']
+__all__ = ['block_macs', 'dit_macs', 'flops_summary', 'executed_blocks', 'model_flops', 'measured_flops']
 
 # %% ../../nbs/05a_models.flops.ipynb #aa5ac1e4
-def block_macs(hidden:int, tokens:int, mlp_ratio:float=4.0) -> int:
-    "Forward MACs of one DiT block on `tokens` tokens."
-    D, N, H = hidden, tokens, int(hidden * mlp_ratio)
-    return 6 * D * D + 3 * N * D * D + 2 * N * N * D + N * D * D + 2 * N * D * H
+def block_macs(hidden:int, tokens:float, mlp_ratio:float=4.0, attn_width:float|None=None, mlp_width:float|None=None,
+               mlp_tokens:float|None=None, cond_size:int|None=None) -> float:
+    "Forward MACs of one DiT block on `tokens` tokens; a gated block computes `attn_width` attention channels and `mlp_width` MLP channels on `mlp_tokens` tokens."
+    D, n = hidden, tokens
+    a = D if attn_width is None else attn_width                  # heads × head dim that were computed
+    h = int(D * mlp_ratio) if mlp_width is None else mlp_width
+    m = n if mlp_tokens is None else mlp_tokens
+    return 6 * D * (cond_size or D) + 3 * n * D * a + 2 * n * n * a + n * a * D + 2 * m * D * h
 
 def dit_macs(depth:int, hidden:int, num_tokens:int, patch_size:int, in_channels:int, out_channels:int,
-             mlp_ratio:float=4.0, tokens_per_block:list|None=None, freq_dim:int=256) -> dict:
-    "Forward MACs per sample by part; `tokens_per_block` overrides the tokens each block sees (token plans)."
-    tpb = tokens_per_block or [num_tokens] * depth
-    check(len(tpb) == depth, f'tokens_per_block has {len(tpb)} entries for {depth} blocks.')
+             mlp_ratio:float=4.0, tokens_per_block:list|None=None, freq_dim:int=256, block_args:list|None=None) -> dict:
+    "Forward MACs per sample by part; `tokens_per_block` (or per-block `block_macs` arguments `block_args`) for token plans."
+    args = block_args or [dict(tokens=n) for n in (tokens_per_block or [num_tokens] * depth)]
+    check(len(args) == depth, f'{len(args)} per-block entries for {depth} blocks.')
     D, N, p = hidden, num_tokens, patch_size
     parts = dict(embed=N * in_channels * p * p * D + freq_dim * D + D * D,
-                 blocks=sum(block_macs(D, n, mlp_ratio) for n in tpb),
+                 blocks=sum(block_macs(D, mlp_ratio=mlp_ratio, **a) for a in args),
                  final=2 * D * D + N * D * p * p * out_channels)
     parts['total'] = sum(parts.values())
+    parts['input'] = N * in_channels * p * p * D + freq_dim * D      # products whose input needs no gradient
     return parts
 
-def model_flops(model, plan:TokenPlan|None=None) -> dict:
-    "FLOPs per sample of `model` (a `DiT`, or any model with a `flops(plan)` method): forward and training (3×)."
-    if hasattr(model, 'flops'): return model.flops(plan)
-    cfg = model.config
-    n = model.num_tokens
-    tpb = (plan or TokenPlan()).tokens_per_block(cfg['depth'], n)
-    macs = dit_macs(cfg['depth'], cfg['hidden_size'], n, cfg['patch_size'], cfg['in_channels'], model.out_channels,
-                    cfg['mlp_ratio'], tpb)
-    return dict(forward_macs=macs['total'], forward_flops=2 * macs['total'], train_flops=6 * macs['total'],
-                block_macs=macs['blocks'])
+def flops_summary(forward_macs:float, block_macs:float, input_macs:float) -> dict:
+    "MACs and FLOPs per sample: forward, and a training step (forward + backward: 6F − 2I FLOPs, see above)."
+    return dict(forward_macs=forward_macs, forward_flops=2 * forward_macs, train_flops=6 * forward_macs - 2 * input_macs,
+                block_macs=block_macs)
+
+# %% ../../nbs/05a_models.flops.ipynb #c93bea08
+def executed_blocks(model, plan:TokenPlan|None=None, aux:Aux|None=None) -> list[dict]:
+    "Per block, the `block_macs` arguments of what it computed per sample: from the plan's counts, or a forward's `aux`."
+    cfg, N = model.config, model.num_tokens
+    L, D = cfg['depth'], cfg['hidden_size']
+    if aux is None or not (aux.routes or aux.head_gates is not None):
+        return [dict(tokens=n) for n in (plan or TokenPlan()).tokens_per_block(L, N)]
+    B = aux.t_emb.shape[0] if aux.t_emb is not None else aux.routes[0].idx.shape[0]
+    dev = aux.routes[0].idx.device if aux.routes else aux.head_gates.device
+    rm = aux.route_mask(L, N, B, dev).detach()
+    tokens = rm.sum(-1).mean(0).tolist()                               # the tokens of every sample's routes
+    if not aux.sliced or aux.head_gates is None: return [dict(tokens=n) for n in tokens]
+    H = model.num_heads; hidden = int(D * cfg['mlp_ratio'])
+    heads = (aux.head_gates.detach().float().sum(-1).mean(0) * (D // H)).tolist()
+    mlp = (aux.mlp_gates.detach().float().sum(-1).mean(0) * (hidden // H)).tolist()
+    mlp_tokens = (aux.token_gates.detach().float() * rm).sum(-1).mean(0).tolist()
+    return [dict(tokens=n, attn_width=a, mlp_width=h, mlp_tokens=m) for n, a, h, m in zip(tokens, heads, mlp, mlp_tokens)]
+
+@patch
+def flops(self:DiT, plan:TokenPlan|None=None, aux:Aux|None=None) -> dict:
+    "MACs and FLOPs per sample of a forward and of a training step under `plan`, or what the forward that wrote `aux` ran."
+    cfg = self.config
+    blocks = executed_blocks(self, plan, aux)
+    macs = dit_macs(cfg['depth'], cfg['hidden_size'], self.num_tokens, cfg['patch_size'], cfg['in_channels'],
+                    self.out_channels, cfg['mlp_ratio'], block_args=blocks)
+    extra = plan.extra_macs(self, [b['tokens'] for b in blocks], aux) if plan is not None else 0.0
+    return flops_summary(macs['total'] + extra, macs['blocks'] + extra, macs['input'])
+
+def model_flops(model, plan:TokenPlan|None=None, aux:Aux|None=None) -> dict:
+    "FLOPs per sample of `model` under `plan` (or as the forward that wrote `aux` ran): `model.flops(plan, aux)`."
+    return model.flops(plan, aux)
+
+def measured_flops(fn) -> int:
+    "FLOPs PyTorch's `FlopCounterMode` counts while `fn()` runs, attention through the math kernel (which it sees)."
+    from torch.utils.flop_counter import FlopCounterMode
+    from torch.nn.attention import sdpa_kernel, SDPBackend
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc: fn()
+    return fc.get_total_flops()

@@ -17,7 +17,7 @@ from ..diffusion.process import PROCESSES
 from ..diffusion.timesteps import SAMPLERS
 from ..diffusion.objectives import OBJECTIVES, WEIGHTINGS, LOSS_TERMS
 from ..diffusion.sampling import SAMPLING_METHODS
-from ..models.dit import MODELS, PLANS, make_model
+from ..models.dit import MODELS, PLANS, build_plan, make_model
 
 # %% auto #0
 __all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'with_change', 'stage_steps',
@@ -37,7 +37,7 @@ class TrainConfig:
     sampler: dict = field(default_factory=lambda: {'name': 'uniform'})    # timestep sampler spec
     weighting: dict|None = None              # loss weighting spec: min_snr (arXiv 2303.09556), p2 (arXiv 2204.00227)
     losses: list = field(default_factory=list)   # extra loss-term specs, e.g. FasterDiT's velocity direction
-    plan: dict|None = None                   # token plan spec (TREAD, MaskDiT...); None = dense
+    plan: dict|list|None = None              # token plan spec (TREAD, MaskDiT...), a list of them (a stack); None = dense
     label_dropout: float = 0.1               # class-label dropout for classifier-free guidance (DiT: 0.1)
     # --- data
     data: str = 'shapes'                     # dataset name (shapes, mnist, fashion-mnist, cifar10, folder, latents)
@@ -215,7 +215,7 @@ def build_components(cfg:TrainConfig, image_shape=None, num_classes:int=None, mo
     weighting = build(WEIGHTINGS, spec_of(cfg.weighting)) if cfg.weighting else None
     terms = [build(LOSS_TERMS, spec_of(s)) for s in cfg.losses]
     objective = build(OBJECTIVES, spec_of(cfg.objective), process=process, weighting=weighting, terms=terms)
-    plan = build(PLANS, spec_of(cfg.plan)) if cfg.plan else None
+    plan = build_plan(cfg.plan if isinstance(cfg.plan, (list, tuple)) else spec_of(cfg.plan)) if cfg.plan else None
     c = SimpleNamespace(process=process, sampler=sampler, objective=objective, plan=plan, model=None)
     if model:
         check(image_shape is not None and num_classes is not None, 'build_components needs the image shape and classes.')

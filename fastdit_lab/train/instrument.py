@@ -7,18 +7,31 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.instrument.html.md"""
 # %% ../../nbs/09b_train.instrument.ipynb #206131fe
 from __future__ import annotations
 import copy, json, math, re, time, warnings
+from contextlib import contextmanager
 import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
 from ..core import Capabilities, check
+from ..models.dit import LabelEmbedder
 from .callback import CALLBACKS, Callback
 from .store import ViewSpec, register_view
 
 # %% auto #0
-__all__ = ['trainable_params', 'per_sample_grads', 'grad_stats', 'records_in_run', 'default_every', 'check_interval',
-           'GradVarianceCallback', 'RoutingMapCallback']
+__all__ = ['as_trained', 'trainable_params', 'per_sample_grads', 'grad_stats', 'records_in_run', 'default_every',
+           'check_interval', 'GradVarianceCallback', 'RoutingMapCallback']
 
 # %% ../../nbs/09b_train.instrument.ipynb #e81b88f1
+@contextmanager
+def as_trained(net:torch.nn.Module):
+    "`net` in train mode, so token plans route as they do in training, with label dropout off; restored afterwards."
+    drops = [(mod, mod.dropout_prob) for mod in net.modules() if isinstance(mod, LabelEmbedder)]
+    was = net.training; net.train()
+    for mod, _ in drops: mod.dropout_prob = 0.0
+    try: yield net
+    finally:
+        net.train(was)
+        for mod, p in drops: mod.dropout_prob = p
+
 def trainable_params(net:torch.nn.Module, pattern:str|None=None) -> dict:
     "Trainable parameters of `net` (detached), optionally only those whose name matches regex `pattern`."
     ps = {k: p.detach() for k, p in net.named_parameters() if p.requires_grad and (pattern is None or re.search(pattern, k))}
@@ -90,9 +103,11 @@ class GradVarianceCallback(Callback):
         B = tr.x0.shape[0]; k = self.per_bin
         edges = torch.linspace(0, 1, self.n_bins + 1, dtype=torch.float64)
         params = trainable_params(net, self.params)
-        was = net.training; net.eval()                       # no label dropout in the measurement
+        # the model as it trains: train mode, so token plans route (TREAD and MaskDiT switch off in eval mode), the
+        # plan drawing from the measurement's generator, every loss term included; only label dropout is off
+        plan = tr.plan.seeded(g) if tr.plan is not None else None
         out = {k_: np.zeros(self.n_bins) for k_ in ('grad_var', 'grad_norm', 'loss')}
-        try:
+        with as_trained(net):
             for b in range(self.n_bins):
                 idx = torch.randint(0, B, (k,), generator=g, device=dev)
                 u = edges[b] + (edges[b + 1] - edges[b]) * torch.rand(k, generator=g, device=dev, dtype=torch.float64)
@@ -100,9 +115,8 @@ class GradVarianceCallback(Callback):
                 noise = torch.randn((k, *tr.x0.shape[1:]), generator=g, device=dev)
                 with tr.accelerator.autocast():
                     s = grad_stats(net, obj, tr.x0[idx], tr.y[idx] if tr.y is not None else None, t, noise, params,
-                                   self.chunk, tr.plan, tr.step)
+                                   self.chunk, plan, tr.step)
                 out['grad_var'][b], out['grad_norm'][b], out['loss'][b] = s['grad_var'], s['grad_norm'], s['loss']
-        finally: net.train(was)
         if tr.accelerator.num_processes > 1:                 # average the per-rank unbiased estimates
             red = tr.accelerator.reduce(torch.tensor(np.stack(list(out.values())), device=dev), 'mean').cpu().numpy()
             out = dict(zip(out, red))
@@ -126,7 +140,7 @@ class RoutingMapCallback(Callback):
     def __init__(self, every:int=500, n:int=4, u:float=0.5):
         check(every > 0 and n > 0 and 0 < u < 1, 'routing_maps needs every > 0, n > 0 and 0 < u < 1.')
         self.every, self.n, self.u = every, n, u
-        self.counts, self.batches = None, 0
+        self.counts, self.batches, self.last_metrics = None, 0, {}
 
     def before_fit(self, tr): check_interval('routing_maps', self.every, tr, lambda e: f'--routing-every {e}')
 
@@ -136,8 +150,8 @@ class RoutingMapCallback(Callback):
         self.batches += 1
 
     @torch.no_grad()
-    def record(self, tr) -> np.ndarray:
-        "The routing map [n, depth, h, w] of the fixed images under the active plan."
+    def record(self, tr, sampling:bool=False) -> np.ndarray:
+        "The routing map [n, depth, h, w] of the fixed images under the active plan, as it trains (or as sampling runs it)."
         # a sharded (FSDP) run's live weights are spread over the processes, and this runs on rank 0 alone: use the
         # EMA there (TREAD's and MaskDiT's routes do not depend on the weights; FSDP refuses DyDiT)
         net, dev, n = tr.ema.model if tr.sharded else tr.net, tr.device, min(self.n, len(tr.dataset))
@@ -147,11 +161,11 @@ class RoutingMapCallback(Callback):
             g = torch.Generator(device=dev).manual_seed(tr.cfg.seed)
             t = tr.process.t_of_u(torch.full((n,), self.u, dtype=torch.float64)).to(dev)
             x_t = tr.process.add_noise(x0, torch.randn(x0.shape, generator=g, device=dev), t)
-            plan = copy.copy(tr.plan) if tr.plan is not None else None
-            if plan is not None: plan.generator = g
-            was = net.training; net.train()                    # plans route in training mode only
+            plan = tr.plan.seeded(g) if tr.plan is not None else None     # its random choices (DyDiT's noise) from g
+            was = net.training; net.train(not sampling)        # plans route in training mode; samplers run eval mode
             try: _, aux = tr.objective.forward(net, x_t, t, y, plan)
             finally: net.train(was)
+        self.last_metrics = {k: float(v.float().mean()) for k, v in aux.metrics.items()}   # e.g. DyDiT's flops_ratio
         side = int(net.num_tokens ** 0.5)
         m = aux.processed(len(net.blocks), net.num_tokens, n).reshape(n, -1, side, side)
         return m.to(torch.uint8).numpy(), ((x0.float().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -161,6 +175,11 @@ class RoutingMapCallback(Callback):
         maps, images = self.record(tr)
         if 'plan/routing_images' not in tr.store.array_names(): tr.store.log_array(tr.step, 'plan/routing_images', images)
         tr.store.log_array(tr.step, 'plan/routing_map', maps)
+        ratios = {f"plan/routing_{k.removeprefix('plan/')}": v for k, v in self.last_metrics.items()}
+        if tr.plan is not None and tr.plan.caps.inference:  # a plan samplers run too: the map as sampling runs it
+            tr.store.log_array(tr.step, 'plan/routing_map_sampling', self.record(tr, sampling=True)[0])
+            ratios.update({f"plan/routing_{k.removeprefix('plan/')}_sampling": v for k, v in self.last_metrics.items()})
+        if ratios: tr.store.log_scalars(tr.step, **ratios)  # DyDiT: plan/routing_flops_ratio and …_sampling
         for k, v in (tr.plan.routing_arrays(tr.net, tr.process) if tr.plan is not None else {}).items():
             tr.store.log_array(tr.step, k, v)                # what the plan records beside its maps (DyDiT: widths)
         if self.batches:

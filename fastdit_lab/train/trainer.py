@@ -642,8 +642,8 @@ def load_state(self:Trainer, ck:dict):
 # %% ../../nbs/10_train.trainer.ipynb #05071a3a
 @patch
 def flops_per_image(self:Trainer) -> float:
-    "Training FLOPs per image of the model under the active plan (for the MFU)."
-    return model_flops(self.net, self.plan)['train_flops']
+    "Training FLOPs per image under the active plan and the objective's terms (one that reruns the model counts twice), for the MFU."
+    return self.objective.train_flops(self.net, self.plan)
 
 @patch
 @torch.no_grad()
