@@ -45,8 +45,9 @@ def summary(rows:list, labels:list) -> list:
     return out
 
 def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:bool=True):
-    "Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json
-    (returns its path), or with `write=False` return (rows, summary table).\n    An arm's overrides may hold `steps` (its own fixed budget, e.g. from a measured throughput)."
+    """Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json
+    (returns its path), or with `write=False` return (rows, summary table).
+    An arm's overrides may hold `steps` (its own fixed budget, e.g. from a measured throughput)."""
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if a.threads: torch.set_num_threads(a.threads)
     arms = [arms[i] for i in (a.arms if a.arms is not None else range(len(arms)))]

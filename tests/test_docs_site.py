@@ -179,7 +179,7 @@ def test_navigation_and_search(site, chromium_browser):
     page.locator('nav.bd-links a', has_text='methods.tread').first.click()          # the sidebar
     page.wait_for_url('**/methods.tread.html')
     assert page.locator('h1').first.inner_text().strip().startswith('methods.tread')
-    page.locator('nav.bd-links a', has_text='Watch a run train, live').first.click()
+    page.locator('nav.bd-links a', has_text='Watch runs train, live').first.click()
     page.wait_for_url('**/tutorials/live_monitor.html')
     page.goto(site + 'search.html?q=TreadPlan')
     hit = page.locator('#search-results a', has_text='methods.tread').first

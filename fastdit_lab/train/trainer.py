@@ -183,7 +183,7 @@ def memory_gb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 def loss_metric(key:str) -> str:
-    "Store name of per-sample quantity `key` of the objective's result: 'loss/total', 'loss/<term>', or `key` itself when namespaced."
+    "Store name of per-sample quantity `key` of the objective's result: `loss/total`, `loss/{key}`, or `key` itself when namespaced."
     return 'loss/total' if key == 'loss' else key if '/' in key else f'loss/{key}'
 
 def set_status(tr, phase:str):
