@@ -23,7 +23,8 @@ from fastdit_lab.models import dit as dit_module
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.config import build_components, resolve_config
 from fastdit_lab.train.ema import ema_update
-from fastdit_lab.train.trainer import PEAK_TFLOPS, fused_adamw_supported
+from fastdit_lab.train.defaults import PEAK_TFLOPS
+from fastdit_lab.train.trainer import fused_adamw_supported
 
 PROFILES = {
     # one GPU: XL/2 on 32×32×4 latents (ImageNet-256 through the SD VAE)

@@ -21,7 +21,8 @@ from official_dit import OfficialDiT, same_layout
 from fastdit_lab.models.dit import DIT_SIZES, make_model
 from fastdit_lab.models.flops import model_flops
 from fastdit_lab.train.ema import ema_update
-from fastdit_lab.train.trainer import PEAK_TFLOPS, fused_adamw_supported
+from fastdit_lab.train.defaults import PEAK_TFLOPS
+from fastdit_lab.train.trainer import fused_adamw_supported
 
 def size_of(name):
     size, patch = name.split('-')[1].split('/')

@@ -24,6 +24,9 @@ from .train.checkpoint import *
 from .train.config import *
 from .train.callback import *
 from .train.instrument import *
+from .train.run import *
+from .train.health import *
+from .train.defaults import *
 from .train.trainer import *
 from .methods.fasterdit import *
 from .methods.adaptive import *

@@ -131,7 +131,8 @@ EXIT_CODES = {0: 'done: the steps (or the time budget) reached',
 EXIT_PREEMPTED = 75                     # EX_TEMPFAIL of sysexits.h: a temporary failure, try again
 
 def cmd_train(a):
-    from fastdit_lab.train.trainer import Trainer, saved_config
+    from fastdit_lab.train.run import saved_config
+    from fastdit_lab.train.trainer import Trainer
     saved = saved_config(vars(a)['run_dir']) if vars(a).get('run_dir') and not a.restart else None
     tr = Trainer(config_from_args(a, saved), restart=a.restart).fit()
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
@@ -197,7 +198,7 @@ def _latent_decoder(cfg, vae_name, device):
     return (lambda z: ds.decode(z, vae)), dict(vae=vae_name or ds.meta['vae']['name'], vae_sha1=vae_fingerprint(vae))
 
 def cmd_sample(a):
-    from fastdit_lab.train.trainer import load_run
+    from fastdit_lab.train.run import load_run
     if a.out and str(a.out).endswith('.npz'): return sample_npz(a)
     from fastdit_lab.diffusion.sampling import sample
     from fastdit_lab.eval import save_grid
@@ -225,7 +226,7 @@ def cmd_sample(a):
 # %% ../nbs/40_cli.ipynb #93e3705c
 def sample_npz(a):
     "`fastdit sample RUN --n N --out X.npz`: many samples for evaluation, on every process of `accelerate launch`."
-    from fastdit_lab.train.trainer import load_run
+    from fastdit_lab.train.run import load_run
     from fastdit_lab.samples import weights_sha1, write_samples
     check(a.n is not None and a.n >= 1, '--n (how many samples) is required with an .npz --out, e.g. --n 50000.')
     check(not a.tread_guidance, '--tread-guidance draws grids only; drop it, or sample a grid (--out grid.png).')
@@ -261,7 +262,7 @@ def cmd_eval(a):
             from fastdit_lab.core import atomic_write
             atomic_write(a.json, json.dumps(res, indent=1))
         return res
-    from fastdit_lab.train.trainer import load_run
+    from fastdit_lab.train.run import load_run
     from fastdit_lab.eval import evaluate_fid
     dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     cfg, c = load_run(target, device=dev)
@@ -381,7 +382,7 @@ def main(argv=None):
     except BrokenPipeError:            # `fastdit models | head`: the reader has gone; nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); sys.exit(0)
     except FastditError as e:
-        from fastdit_lab.train.trainer import NonFiniteStop
+        from fastdit_lab.train.health import NonFiniteStop
         print(f'fastdit: error: {e}', file=sys.stderr); sys.exit(3 if isinstance(e, NonFiniteStop) else 2)
     except KeyboardInterrupt:
         print('fastdit: interrupted (a checkpoint was saved if training had started)', file=sys.stderr); sys.exit(130)

@@ -69,6 +69,7 @@ class Capabilities:
     not_compilable: str = ''         # why torch.compile cannot run it; '' = it can
     inference: bool = False          # a token plan that samplers run too (DyDiT); False: a training-time plan
     callbacks: tuple = ()            # Callback classes it brings into the training loop (one of each per trainer)
+    learns: bool = False             # a timestep sampler whose `update` learns from every rank's losses (IDDPM's)
 
     def refusals(self, sharded:bool, compiled:bool) -> list[str]:
         "The reasons this plugin cannot train in a run that is `sharded` (FSDP) and/or `compiled`."
@@ -83,6 +84,7 @@ class Route(typing.NamedTuple):
 class Aux:
     "What one forward recorded beside its output, for losses and instruments; every field may stay empty."
     patch_size: int = 1                          # the model's patch: token masks are over its grid
+    t: torch.Tensor|None = None                  # the batch's times [B] (one time for all: a plan may run it once)
     t_emb: torch.Tensor|None = None              # timestep embedding [B, D] (routers that depend on t read it)
     routes: list = dataclasses.field(default_factory=list)   # `Route`s: spans of blocks that ran a token subset
     keep_idx: torch.Tensor|None = None           # [B, K] tokens an encoder kept; its decoder fills in the rest

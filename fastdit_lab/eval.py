@@ -18,7 +18,7 @@ from .data import make_dataset
 
 # %% auto #0
 __all__ = ['FEATURE_NET_VERSION', 'FEATURE_NET_STEPS', 'INCEPTION_SHA1', 'to_uint8', 'make_grid', 'save_grid', 'FeatureNet',
-           'default_cache_dir', 'dataset_arrays', 'u8_to_float', 'class_accuracy', 'train_feature_net',
+           'dataset_arrays', 'u8_to_float', 'class_accuracy', 'default_cache_dir', 'train_feature_net',
            'frechet_distance', 'FeatureStats', 'ProxyExtractor', 'FIDMetric', 'proxy_fid', 'inception_path',
            'load_inception', 'tf1_resize', 'InceptionExtractor', 'inception_features', 'inception_fid', 'generate',
            'evaluate_fid', 'real_fid_floor']
@@ -75,13 +75,6 @@ class FeatureNet(nn.Module):
         return f"FeatureNet[{i.get('dataset', '?')} {self.image_size}px, test acc {acc:.2%}]"
 
 # %% ../nbs/06b_eval.ipynb #3c3a03bf
-FEATURE_NET_VERSION = 1
-FEATURE_NET_STEPS = {'cifar10': 2000}           # default 600; CIFAR-10 keeps improving (70% at 1200, 74% at 2000)
-
-def default_cache_dir() -> Path:
-    "Where feature networks are cached: `$FASTDIT_CACHE/features`, else `~/.cache/fastdit_lab/features`."
-    return Path(os.environ.get('FASTDIT_CACHE') or Path.home() / '.cache' / 'fastdit_lab').expanduser() / 'features'
-
 def dataset_arrays(ds, n:int|None=None, seed:int=0):
     "uint8 images [n, C, H, W] and labels [n] of `ds`: all of it, or `n` items drawn without replacement by `seed`."
     idx = (torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
@@ -110,12 +103,34 @@ def class_accuracy(net:FeatureNet, images, labels, batch_size:int=500) -> dict:
     per = [hit[labels == k].mean().item() if (labels == k).any() else float('nan') for k in range(net.num_classes)]
     return dict(class_accuracy=hit.mean().item(), class_accuracy_per_class=per)
 
+# %% ../nbs/06b_eval.ipynb #71ac9474
+FEATURE_NET_VERSION = 1
+FEATURE_NET_STEPS = {'cifar10': 2000}           # default 600; CIFAR-10 keeps improving (70% at 1200, 74% at 2000)
+
+def default_cache_dir() -> Path:
+    "Where feature networks are cached: `$FASTDIT_CACHE/features`, else `~/.cache/fastdit_lab/features`."
+    return Path(os.environ.get('FASTDIT_CACHE') or Path.home() / '.cache' / 'fastdit_lab').expanduser() / 'features'
+
 def _cache_stem(dataset_name, data_dir, image_size, steps, seed):
     tag = dataset_name
     if dataset_name == 'folder':
         tag += '-' + hashlib.sha1(str(Path(data_dir).expanduser().resolve()).encode()).hexdigest()[:8]
     return f"{tag}-{f'{image_size}px' if image_size else 'native'}-{steps}steps-seed{seed}"
 
+def _load_cached(jpath:Path, wpath:Path, want:dict, image_size:int|None) -> FeatureNet|None:
+    "The cached network whose JSON `jpath` matches the request `want` (and `image_size`, if given), else None."
+    if not (jpath.exists() and wpath.exists()): return None
+    info = json.loads(jpath.read_text())
+    if not (all(info.get(k) == v for k, v in want.items()) and image_size in (None, info['image_size'])): return None
+    from safetensors.torch import load_file
+    try: sd = load_file(str(wpath))
+    except Exception as e: raise FastditError(f'Cached feature network {wpath} is unreadable ({e}); delete it to retrain.') from None
+    net = FeatureNet(info['in_channels'], info['image_size'], info['num_classes'], want['width'], want['feature_dim'])
+    net.load_state_dict(sd); net.eval().requires_grad_(False)
+    net.info = dict(info, cached=True, path=str(wpath))
+    return net
+
+# %% ../nbs/06b_eval.ipynb #23599944
 def train_feature_net(dataset_name:str, data_dir=None, image_size:int|None=None, steps:int|None=None,
                       batch_size:int=128, seed:int=0, cache_dir=None, width:int=16, feature_dim:int=128,
                       lr:float=3e-3, n_test:int|None=None, verbose:bool=True):
@@ -126,18 +141,7 @@ def train_feature_net(dataset_name:str, data_dir=None, image_size:int|None=None,
     want = dict(dataset=dataset_name, steps=steps, seed=seed, batch_size=batch_size, width=width,
                 feature_dim=feature_dim, lr=lr, n_test=n_test, version=FEATURE_NET_VERSION)
     jpath, wpath = folder / f'{stem}.json', folder / f'{stem}.safetensors'
-    if jpath.exists() and wpath.exists():
-        info = json.loads(jpath.read_text())
-        if all(info.get(k) == v for k, v in want.items()) and image_size in (None, info['image_size']):
-            from safetensors.torch import load_file
-            try: sd = load_file(str(wpath))
-            except Exception as e:
-                raise FastditError(f'Cached feature network {wpath} is unreadable ({e}); '
-                                   'delete it to retrain.') from None
-            net = FeatureNet(info['in_channels'], info['image_size'], info['num_classes'], width, feature_dim)
-            net.load_state_dict(sd); net.eval().requires_grad_(False)
-            net.info = dict(info, cached=True, path=str(wpath))
-            return net, net.info
+    if (net := _load_cached(jpath, wpath, want, image_size)) is not None: return net, net.info
     t0 = time.time()
     train = make_dataset(dataset_name, data_dir, train=True, image_size=image_size, hflip=False)
     test = make_dataset(dataset_name, data_dir, train=False, image_size=image_size, hflip=False)

@@ -102,6 +102,7 @@ class EDMLogNormal(TimestepSampler):
 class IDDPMImportance(TimestepSampler):
     "p ∝ sqrt(mean of the last `history` squared losses) per noise-level bin, weight 1/(n_bins·p) (IDDPM §3.3)."
     name = 'iddpm_importance'
+    caps = Capabilities(learns=True)   # the trainer sends it every rank's timesteps and losses
     def __init__(self, process, n_bins:int|None=None, history:int=10, uniform_prob:float=0.001):
         super().__init__(process)
         self.n_bins = n_bins or (process.T if isinstance(process, DDPM) else 100)

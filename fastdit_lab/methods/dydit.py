@@ -174,7 +174,7 @@ class DynamicPlan(TokenPlan):
         check(isinstance(model, DyDiT), f'The dydit plan needs a model with routers; use a DyDiT-* model (e.g. '
                                          f'--model DyDiT-S/2) instead of {type(model).__name__}.')
         t_emb, training, N = aux.t_emb, model.training, model.num_tokens
-        aux.sliced = fast = self.sliced and not training and bool((t_emb == t_emb[:1]).all())
+        aux.sliced = fast = self.sliced and not training and bool((aux.t == aux.t[:1]).all())
         got, pos = aux.pending.setdefault('dydit', {}), aux.positions
         for i in blocks:
             head, group = _gates(model, i, t_emb[:1] if fast else t_emb, self.tau, training, self.generator)

@@ -285,7 +285,7 @@ def unpatchify(self:DiT, x):
 @patch
 def forward(self:DiT, x, t, y=None, plan:TokenPlan|None=None, return_aux:bool=False):
     "Output [B, out_channels, H, W] for inputs `x` [B, C, H, W], times `t` [B], labels `y` [B]; and the `Aux`."
-    aux = Aux(patch_size=self.patch_size)
+    aux = Aux(patch_size=self.patch_size, t=t)
     x, c = self.embed(x, t, y, aux)                                          # (B, N, D), (B, D)
     x = self.run_blocks(x, c, range(len(self.blocks))) if plan is None else plan.run(self, x, c, aux)
     x = self.unpatchify(self.head(x, c, aux))                                # (B, out_channels, H, W)

@@ -21,7 +21,8 @@ from ..models.dit import MODELS, PLANS, build_plan, make_model
 
 # %% auto #0
 __all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'with_change', 'stage_steps',
-           'register_recipe', 'resolve_config', 'load_config', 'load_history', 'spec_of', 'build_components']
+           'register_recipe', 'resolve_config', 'load_config', 'load_history', 'spec_of', 'build_components',
+           'check_sampling']
 
 # %% ../../nbs/09_train.config.ipynb #af8bd4e9
 @dataclass
@@ -225,3 +226,18 @@ def build_components(cfg:TrainConfig, image_shape=None, num_classes:int=None, mo
                   learn_sigma=objective.learn_sigma)
         c.model = make_model(cfg.model, **(kw | cfg.model_args))
     return c
+
+# %% ../../nbs/09_train.config.ipynb #2138a37a
+def check_sampling(cfg:TrainConfig, image_shape, num_classes:int, out_channels:int):
+    "Draw one sample from a stand-in network with the sampling settings of every stage of `cfg` (errors say what to change)."
+    from fastdit_lab.diffusion.objectives import Oracle
+    from fastdit_lab.diffusion.sampling import sample
+    C, H, W = image_shape
+    zero = Oracle(lambda x, t, y: torch.zeros(x.shape[0], out_channels, *x.shape[2:]))
+    for step in [0] + stage_steps(cfg):
+        sc = stage_config(cfg, step)
+        obj = build_components(sc, model=False).objective
+        with torch.random.fork_rng(devices=[]):
+            sample(zero, obj, (1, C, H, W), y=torch.zeros(1, dtype=torch.long), method=sc.sample_method,
+                   steps=sc.sample_steps, cfg_scale=sc.sample_cfg, null_class=num_classes,
+                   generator=torch.Generator().manual_seed(0))

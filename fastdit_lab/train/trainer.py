@@ -6,39 +6,30 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.trainer.html.md"""
 
 # %% ../../nbs/10_train.trainer.ipynb #8eeaec11
 from __future__ import annotations
-import contextlib, dataclasses, io, json, math, os, resource, signal, sys, threading, time, warnings
+import contextlib, dataclasses, json, math, signal, sys, threading, time, warnings
 from pathlib import Path
-from types import SimpleNamespace
-import numpy as np
 import torch
 from fastcore.basics import patch
 from .. import __version__
-from ..core import FastditError, atomic_write, build, check, rng_state, set_rng_state, seed_everything
-from ..data import EpochSampler, default_hflip, for_display, make_dataset
+from ..core import check, rng_state, set_rng_state, seed_everything
+from ..data import EpochSampler, default_hflip, make_dataset
 from .. import latents as _latents      # registers the 'latents' dataset (that module builds on data)
-from ..diffusion.objectives import Oracle
 from ..diffusion.sampling import sample
-from ..diffusion.timesteps import TimestepSampler
 from ..models.dit import inference_plan
-from ..models.flops import model_flops
-from .callback import CALLBACKS, Callback
-from .checkpoint import (CorruptCheckpoint, checkpoint_step, clean_partial, is_sharded,
-                                          list_checkpoints, load_checkpoint, load_initial_weights, load_model_state_dict,
+from .checkpoint import (checkpoint_step, list_checkpoints, load_initial_weights, load_model_state_dict,
                                           load_optimizer_state_dict, model_state_dict, newest_good, optimizer_state_dict,
-                                          prepare_keeping_state, prune_checkpoints, save_checkpoint, set_aside, warn_skipped)
-from .config import (STAGE_FIELDS, TrainConfig, build_components, load_config, load_history,
-                                      resolve_config, stage_config, stage_start, stage_steps, validate, with_change)
+                                          prepare_keeping_state, prune_checkpoints, save_checkpoint, set_aside)
+from .config import (TrainConfig, build_components, check_sampling, resolve_config, stage_config,
+                                      stage_start, stage_steps, validate, with_change)
+from .defaults import run_callbacks
 from .ema import EMA
-from .instrument import RoutingMapCallback
-from .store import RunStore, ViewSpec, register_view
+from .health import Health, blowup, nonfinite_stop
+from .run import misfit, open_run
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'TRACKER_PACKAGES', 'RESUME_MAY_CHANGE', 'lr_at', 'random_hflip', 'peak_flops', 'fused_adamw_supported',
-           'fsdp_plugin', 'enable_fsdp_on_cpu', 'make_accelerator', 'make_optimizer', 'check_trackers',
-           'start_trackers', 'new_run_dir', 'check_resume', 'archive_run', 'with_data_scale', 'memory_gb',
-           'loss_metric', 'set_status', 'eta_seconds', 'LogCallback', 'CheckpointCallback', 'SampleCallback',
-           'EvalCallback', 'default_callbacks', 'Health', 'Trainer', 'checkpoint_config', 'NonFiniteStop', 'load_run',
-           'saved_config', 'BackgroundRun', 'train_in_background']
+__all__ = ['TRACKER_PACKAGES', 'lr_at', 'random_hflip', 'fused_adamw_supported', 'fsdp_plugin', 'enable_fsdp_on_cpu', 'is_fsdp2',
+           'make_accelerator', 'make_optimizer', 'check_trackers', 'start_trackers', 'with_data_scale', 'Trainer',
+           'step_unless_nonfinite', 'BackgroundRun', 'train_in_background']
 
 # %% ../../nbs/10_train.trainer.ipynb #0ad46d6d
 def lr_at(cfg:TrainConfig, step:int, base:float|None=None) -> float:
@@ -54,17 +45,6 @@ def random_hflip(x:torch.Tensor) -> torch.Tensor:
     "Each image of the batch `x` [B, C, H, W] flipped left-right with probability ½, drawn on its device."
     flip = torch.rand(x.shape[0], device=x.device) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0, 'A10': 125.0, 'V100': 125.0}
-
-def peak_flops(cfg:TrainConfig, device) -> float|None:
-    "Dense bf16/fp16 peak FLOP/s of one device (vendor data sheets), `cfg.peak_tflops` if given, else None."
-    if cfg.peak_tflops: return cfg.peak_tflops * 1e12
-    if device.type != 'cuda': return None
-    name = torch.cuda.get_device_name(device)
-    for k, v in PEAK_TFLOPS.items():
-        if k in name: return v * 1e12
-    return None
 
 # %% ../../nbs/10_train.trainer.ipynb #dd2ed8b6
 def fused_adamw_supported(device) -> bool:
@@ -88,6 +68,14 @@ def enable_fsdp_on_cpu(acc, plugin):
     if acc.distributed_type == DistributedType.MULTI_CPU:
         acc.state.distributed_type, acc.state.fsdp_plugin = DistributedType.FSDP, plugin
 
+def is_fsdp2(acc) -> bool:
+    "Whether `acc` shards (FSDP, from `fsdp` or `accelerate launch --use_fsdp`); FSDP1 is refused in one line."
+    from accelerate.utils import DistributedType
+    sharded = acc.distributed_type == DistributedType.FSDP
+    check(not sharded or acc.state.fsdp_plugin.fsdp_version == 2, 'The trainer shards with FSDP2; set fsdp: true in '
+          'the config (--fsdp) or launch with accelerate launch --fsdp_version 2.')
+    return sharded
+
 def make_accelerator(cfg:TrainConfig):
     "The `Accelerator` for `cfg`: its precision, trackers and (with `fsdp`) FSDP2."
     from accelerate import Accelerator
@@ -106,7 +94,7 @@ def make_optimizer(net:torch.nn.Module, cfg:TrainConfig, device) -> torch.optim.
     "AdamW over `net`'s trainable parameter groups (a group's `lr_mult` scales its learning rate), fused where it can be."
     groups = [dict(g, params=[p for p in g['params'] if p.requires_grad]) for g in net.param_groups()]
     # fused: one kernel per step (5x faster than foreach for DiT-S/2 on CPU), and it skips a non-finite step on the
-    # device (`found_inf`, see `Trainer.optimizer_step`)
+    # device (`found_inf`, see `step_unless_nonfinite`)
     return torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
                              weight_decay=cfg.weight_decay, fused=fused_adamw_supported(device))
 
@@ -131,41 +119,6 @@ def start_trackers(acc, run_dir:Path, cfg:TrainConfig) -> None:
     wandb = dict(name=run_dir.name, dir=str(run_dir / 'trackers'))
     acc.init_trackers('fastdit_lab', config=flat, init_kwargs=dict(wandb=wandb))
 
-# %% ../../nbs/10_train.trainer.ipynb #3b7a4083
-RESUME_MAY_CHANGE = {'steps', 'time_budget_s', 'log_every', 'ckpt_every', 'keep_ckpts', 'sample_every', 'eval_every',
-                     'fsdp', 'num_workers', 'run_dir', 'runs_root', 'trackers', 'peak_tflops', 'sample_n', 'eval_n',
-                     'max_nonfinite', 'nonfinite_retries', 'nonfinite_lr_factor'}
-
-def new_run_dir(cfg:TrainConfig) -> Path:
-    "The next free indexed run folder under `cfg.runs_root` (named, not created)."
-    root = Path(cfg.runs_root)
-    taken = [int(p.name.split('-')[0]) for p in root.iterdir() if p.name.split('-')[0].isdigit()] if root.is_dir() else []
-    return root / f"{max(taken + [-1]) + 1:03d}-{cfg.recipe}-{cfg.model.replace('/', '-')}"
-
-def check_resume(saved:TrainConfig, cfg:TrainConfig, run_dir, step:int=0) -> tuple[TrainConfig, dict]:
-    "(config to resume at `step` with, {field: [in force, new]}): `saved`, `cfg`'s safe fields, its new stage fields."
-    old, new = vars(saved), vars(cfg)
-    diff = [k for k in old if k not in RESUME_MAY_CHANGE | STAGE_FIELDS | {'changes'} and old[k] != new[k]]
-    if diff: raise FastditError(f"Run {run_dir} was started with a different {diff[0]} ({old[diff[0]]!r}, now "
-                                f"{new[diff[0]]!r}); resume with the same settings or start a new --run-dir (a resume "
-                                f"may change the intervals and {', '.join(sorted(STAGE_FIELDS))}).")
-    now = vars(stage_config(saved, step))
-    changed = {k: [now[k], new[k]] for k in sorted(STAGE_FIELDS) if new[k] != old[k] and new[k] != now[k]}
-    out = dataclasses.replace(saved, **{k: new[k] for k in RESUME_MAY_CHANGE})
-    return (with_change(out, step, **{k: v for k, (_, v) in changed.items()}) if changed else out), changed
-
-def archive_run(run_dir) -> Path|None:
-    "Move the config, store, checkpoints, samples and trackers of `run_dir` into `run_dir/archive/NNN/` (None: none)."
-    run_dir = Path(run_dir)
-    names = ('config.json', 'store.sqlite', 'store.sqlite-wal', 'store.sqlite-shm', 'checkpoints', 'samples', 'trackers')
-    parts = [run_dir / n for n in names if (run_dir / n).exists()]
-    if not parts: return None
-    arch = run_dir / 'archive'
-    k = max([int(p.name) for p in arch.iterdir() if p.name.isdigit()] + [-1]) + 1 if arch.is_dir() else 0
-    dest = arch / f'{k:03d}'; dest.mkdir(parents=True)
-    for p in parts: os.replace(p, dest / p.name)
-    return dest
-
 # %% ../../nbs/10_train.trainer.ipynb #ce8acd78
 def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
     "`cfg` with `objective.data_scale` set from the measured data std when `cfg.data_std` asks for it."
@@ -176,210 +129,14 @@ def with_data_scale(cfg:TrainConfig, dataset) -> TrainConfig:
     obj = dict(cfg.objective) if isinstance(cfg.objective, dict) else {'name': cfg.objective}
     return dataclasses.replace(cfg, objective={**obj, 'data_scale': cfg.data_std / measured})
 
-# %% ../../nbs/10_train.trainer.ipynb #1bd8c1ff
-def memory_gb(device) -> float:
-    "Peak memory of this process: CUDA allocations on a GPU, resident set size on CPU."
-    if device.type == 'cuda': return torch.cuda.max_memory_allocated(device) / 1e9
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-
-def loss_metric(key:str) -> str:
-    "Store name of per-sample quantity `key` of the objective's result: `loss/total`, `loss/{key}`, or `key` itself when namespaced."
-    return 'loss/total' if key == 'loss' else key if '/' in key else f'loss/{key}'
-
-def set_status(tr, phase:str):
-    "Record where the run is (training, sampling, evaluating, finished) for the dashboards: meta 'status'."
-    if tr.store is not None: tr.store.set_meta('status', dict(phase=phase, step=tr.step, time=time.time()))
-
-def eta_seconds(cfg:TrainConfig, step:int, train_seconds:float, seconds_per_step:float) -> float:
-    "Training seconds left at `step`: the steps left at `seconds_per_step`, or what is left of the time budget if sooner."
-    left = max(cfg.steps - step, 0) * seconds_per_step
-    return min(left, max(cfg.time_budget_s - train_seconds, 0.0)) if cfg.time_budget_s else left
-
-class LogCallback(Callback):
-    "Interval averages of the loss terms, throughput, MFU and memory, to the store, the trackers and the console."
-    order = 90
-    U_BINS = 50                                          # histogram of the sampled noise levels, per log interval
-    bar = None
-    def before_fit(self, tr):
-        self.sums, self.n, self.step0, self.secs0, self.started = {}, 0, tr.step, tr.train_seconds, time.time()
-        if self.bar is not None: self.bar.close()       # a roll-back starts the fit over
-        self.bar = None
-        if tr.is_main and not tr.quiet and sys.stdout.isatty():      # step/total, img/s, elapsed and ETA in place
-            from tqdm import tqdm
-            self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, unit='step', dynamic_ncols=True, desc=tr.run_dir.name)
-        set_status(tr, 'training')
-    def after_loss(self, tr):
-        for k, v in tr.res.items():
-            if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
-        u = tr.process.u_of_t(tr.t.detach()).double().to(tr.device)
-        idx = (u * self.U_BINS).long().clamp(0, self.U_BINS - 1)       # scatter_add: CUDA's bincount reads its max back
-        h = torch.zeros(self.U_BINS, dtype=torch.long, device=idx.device).scatter_add_(0, idx, torch.ones_like(idx))
-        self.u_hist = h if self.n == 0 else self.u_hist + h              # stays on the device: no sync per step
-        self.n += 1
-    def after_step(self, tr):
-        if self.bar is not None: self.bar.update(1)
-        if tr.step % tr.cfg.log_every == 0 or tr.step >= tr.cfg.steps: self.log(tr)
-    def after_fit(self, tr):
-        if self.n: self.log(tr)                          # the steps since the last interval (a stop or a time budget)
-        if self.bar is not None: self.bar.close()
-        set_status(tr, 'finished')
-
-# %% ../../nbs/10_train.trainer.ipynb #c2b0c001
-class CheckpointCallback(Callback):
-    "A checkpoint every `ckpt_every` steps and at the end (`Trainer.save` writes only good ones)."
-    order = 95
-    def after_step(self, tr):
-        if tr.step % tr.cfg.ckpt_every == 0: tr.save()
-    def after_fit(self, tr):
-        if tr.saved_step != tr.step: tr.save()
-
-# %% ../../nbs/10_train.trainer.ipynb #b2356f99
-@patch
-def log(self:LogCallback, tr):
-    "Reduce the interval's sums over the processes; write one row to the store and the trackers, one line to the console."
-    cfg = tr.cfg
-    vals = {loss_metric(k): tr.accelerator.reduce(v / self.n, 'mean').item() for k, v in self.sums.items()}
-    secs, steps = tr.train_seconds - self.secs0, tr.step - self.step0
-    img_s = steps * cfg.batch_size / max(secs, 1e-9)
-    peak = peak_flops(cfg, tr.device)
-    row = {**vals, 'sys/lr': tr.opt.param_groups[0]['lr'], 'sys/grad_norm': float(tr.grad_norm), 'sys/img_per_s': img_s,
-           'sys/mfu': tr.flops_per_image() * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
-           'sys/mem_gb': memory_gb(tr.device), 'sys/nonfinite_total': float(tr.health.read(tr.step).total),
-           'sys/train_seconds': tr.train_seconds}
-    hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
-    if tr.store is not None:
-        tr.store.log_scalars(tr.step, **row)
-        # the density of the noise levels training actually drew (over u; diffusion.snr maps it to log-SNR)
-        tr.store.log_tbins(tr.step, 'sampler/u_density', hist / hist.sum() * self.U_BINS, edges=np.linspace(0, 1, self.U_BINS + 1))
-    if cfg.trackers: tr.accelerator.log(row, step=tr.step)
-    from tqdm import tqdm
-    terms = ' '.join(f"{k.removeprefix('loss/')} {v:.4f}" for k, v in vals.items())
-    mfu = f"{row['sys/mfu'] * 100:.1f}%" if peak else 'n/a'
-    eta = eta_seconds(cfg, tr.step, tr.train_seconds, secs / max(steps, 1))
-    line = (f"step {tr.step:07d}/{cfg.steps:07d} | {terms} | {img_s:.1f} img/s | mfu {mfu} | mem {row['sys/mem_gb']:.2f} GB"
-            f" | elapsed {tqdm.format_interval(time.time() - self.started)} | ETA {tqdm.format_interval(eta)}")
-    if self.bar is not None:                             # the line goes above the bar, which keeps step, img/s and ETA
-        self.bar.set_postfix_str(f'loss {vals.get("loss/total", float("nan")):.4f} | {img_s:.1f} img/s', refresh=False)
-        self.bar.write(f'[fastdit] {line}')
-    else: tr.say(line)
-    self.sums, self.n, self.step0, self.secs0 = {}, 0, tr.step, tr.train_seconds
-
-# %% ../../nbs/10_train.trainer.ipynb #ff32932e
-class SampleCallback(Callback):
-    "Class-balanced sample grids from the EMA weights every `sample_every` steps and at the end."
-    order = 80
-    def grid(self, tr, name:str):
-        from fastdit_lab.eval import make_grid
-        from PIL import Image
-        cfg, nc = tr.cfg, tr.dataset.num_classes
-        per = max(1, cfg.sample_n // nc)
-        labels = (torch.arange(nc).repeat_interleave(per)[:cfg.sample_n] if cfg.sample_n >= nc
-                  else torch.arange(cfg.sample_n) % nc)
-        x, _ = tr.generate(len(labels), labels=labels)
-        x = for_display(tr.dataset, x)
-        g = make_grid(x.float().cpu(), nrow=per if cfg.sample_n >= nc else None)
-        buf = io.BytesIO(); Image.fromarray(g).save(buf, format='PNG')
-        for fname in (f'step_{tr.step:07d}.png', f'{name}.png'):
-            atomic_write(tr.run_dir / 'samples' / fname, buf.getvalue())
-        if tr.store is not None: tr.store.log_array(tr.step, 'samples/grid', g)
-        return tr.run_dir / 'samples' / f'{name}.png'
-    def after_step(self, tr):
-        if not (tr.cfg.sample_every and tr.step % tr.cfg.sample_every == 0): return
-        tr.ema.full()
-        if tr.is_main: self.grid(tr, 'latest')
-        tr.accelerator.wait_for_everyone()
-    def after_fit(self, tr):
-        if tr.stop_reason == 'preempted': return        # the grace period is for the checkpoint
-        tr.ema.full()
-        if tr.is_main:
-            set_status(tr, 'sampling'); tr.say(f'sampling the final grid ({tr.cfg.sample_n} images)')
-            tr.say(f'sample grid: {self.grid(tr, "final")}')
-        tr.accelerator.wait_for_everyone()
-
-class EvalCallback(Callback):
-    "Proxy FID of `eval_n` EMA samples against the test split, every `eval_every` steps and at the end."
-    order = 85
-    def run(self, tr):
-        from fastdit_lab.eval import evaluate_fid
-        r = evaluate_fid(tr.ema.model, tr.objective, tr.cfg.data, data_dir=tr.cfg.data_dir, n=tr.cfg.eval_n,
-                         image_size=tr.cfg.image_size, method=tr.active.sample_method, steps=tr.active.sample_steps,
-                         cfg_scale=tr.active.sample_cfg, device=tr.device, plan=tr.inference_plan)
-        if tr.store is not None:
-            tr.store.log_scalars(tr.step, **{'eval/fid': r['fid']})
-            tr.store.set_meta('fid_kind', {k: v for k, v in r.items() if k != 'fid'})
-        tr.say(f"{r['kind']} {r['fid']:.2f} ({r['network']}, {r['n_fake']} samples)")
-    def after_step(self, tr):
-        if tr.cfg.eval_every and tr.step % tr.cfg.eval_every == 0:
-            tr.ema.full()
-            if tr.is_main: self.run(tr)
-            tr.accelerator.wait_for_everyone()
-    def after_fit(self, tr):
-        if tr.stop_reason == 'preempted': return
-        tr.ema.full()
-        if tr.is_main and tr.cfg.eval_every and tr.step % tr.cfg.eval_every:
-            set_status(tr, 'evaluating'); tr.say(f'evaluating the final weights ({tr.cfg.eval_n} samples)'); self.run(tr)
-        tr.accelerator.wait_for_everyone()
-
-def default_callbacks(cfg:TrainConfig) -> list:
-    "Logging, checkpoints and sample grids; evaluation and instrumentation when the config asks for them."
-    cbs = [LogCallback(), CheckpointCallback(), SampleCallback()]
-    if cfg.eval_every: cbs.append(EvalCallback())
-    if cfg.instrument: cbs.append(build(CALLBACKS, dict(cfg.instrument)))
-    if cfg.routing_every and (cfg.plan or any(st.get('plan') for st in cfg.stages)):
-        cbs.append(RoutingMapCallback(every=cfg.routing_every))
-    return cbs
-
-# %% ../../nbs/10_train.trainer.ipynb #c2b0c008
-class Health:
-    "Non-finite steps counted on the device, without a host read per step; `read` brings the counts back."
-    def __init__(self, device, step:int, total:int=0):
-        # [steps in a row not finite, of those the ones whose loss was not finite, all non-finite steps, last finite step]
-        self.t = torch.tensor([0, 0, total, step - 1], dtype=torch.long, device=device)
-        self.loss, self.cache = torch.zeros((), device=device), (None, None)
-
-    def update(self, finite:torch.Tensor, loss:torch.Tensor, step:int):
-        "Count step `step`: whether its gradients were `finite` and its `loss` (both on the device)."
-        bad, loss_bad = (~finite).long(), (~torch.isfinite(loss)).long()
-        run, loss_run, total, last = self.t.unbind()
-        self.t = torch.stack([(run + 1) * bad, (loss_run + loss_bad) * bad, total + bad, torch.where(finite, step, last)])
-        self.loss = loss.detach()
-
-    def read(self, step:int) -> SimpleNamespace:
-        "The counts as numbers: `run`, `loss_run`, `total`, `last_finite`, `loss` (read from the device once per `step`)."
-        if self.cache[0] != step:
-            run, loss_run, total, last = self.t.tolist()
-            self.cache = step, SimpleNamespace(run=run, loss_run=loss_run, total=total, last_finite=last, loss=self.loss.item())
-        return self.cache[1]
-
-# %% ../../nbs/10_train.trainer.ipynb #a0a25a39
-register_view(ViewSpec('loss/curves', 'curves', 'scalars', {'loss/total': {}, 'loss/*': {}}, title='Loss and its terms',
-                       options=dict(logy=True)))
-register_view(ViewSpec('sys/throughput', 'curves', 'scalars', {'sys/img_per_s': dict(label='images per second'),
-                       'sys/mfu': dict(label='MFU'), 'sys/mem_gb': dict(label='peak memory (GB)')},
-                       title='Throughput and memory', options=dict(separate=True)))
-register_view(ViewSpec('sys/optimiser', 'curves', 'scalars', {'sys/lr': dict(label='learning rate'), 'sys/grad_norm':
-                       dict(label='gradient norm'), 'sys/nonfinite_total': dict(label='non-finite steps')},
-                       title='Optimiser', order=60, options=dict(separate=True)))
-register_view(ViewSpec('sys/time', 'curves', 'scalars', {'sys/train_seconds': dict(label='training'), 'sys/instrument_seconds':
-                       dict(label='instruments'), 'sys/*seconds': {}}, title='Seconds spent', order=70))
-register_view(ViewSpec('sampler/density', 'density', 'tbins', {'sampler/u_density': dict(label='drawn', style='histogram')},
-                       title='Where the training signal goes'))
-register_view(ViewSpec('eval/curves', 'curves', 'scalars', {'eval/*': {}}, title='Evaluation', options=dict(markers=True, sparse=True)))
-register_view(ViewSpec('samples/grid', 'images', 'arrays', {'samples/grid': {}}, title='Samples (EMA weights)',
-                       empty='No sample grid yet: one is written every `sample_every` steps and at the end of the run.'))
-
 # %% ../../nbs/10_train.trainer.ipynb #fb2a470a
 class Trainer:
     "Trains `cfg` (a `TrainConfig`) with accelerate; `callbacks` join the defaults and those the plugins bring."
     def __init__(self, cfg:TrainConfig, callbacks=(), dataset=None, accelerator=None, quiet:bool=False,
                  restart:bool=False):
-        from accelerate.utils import DistributedType
         cfg = validate(cfg)
         self.accelerator = acc = accelerator if accelerator is not None else make_accelerator(cfg)
-        # sharded: FSDP2 (from `fsdp` or `accelerate launch --use_fsdp`); weights, gradients and Adam state are DTensors
-        self.sharded = acc.distributed_type == DistributedType.FSDP
-        check(not self.sharded or acc.state.fsdp_plugin.fsdp_version == 2, 'The trainer shards with FSDP2; set fsdp: '
-              'true in the config (--fsdp) or launch with accelerate launch --fsdp_version 2.')
+        self.sharded = is_fsdp2(acc)                    # weights, gradients and Adam state are DTensors
         self.device, self.is_main, self.quiet, self.store = acc.device, acc.is_main_process, quiet, None
         check(cfg.batch_size % acc.num_processes == 0,
               f'batch_size {cfg.batch_size} is not divisible by {acc.num_processes} processes; choose a multiple.')
@@ -387,7 +144,8 @@ class Trainer:
         self.dataset = dataset if dataset is not None else make_dataset(cfg.data, cfg.data_dir, True, cfg.image_size,
                                                                         hflip=False)
         EpochSampler(len(self.dataset), cfg.batch_size // acc.num_processes, 0, acc.num_processes)   # a batch fits
-        self.run_dir, self.cfg = self.open_run(with_data_scale(cfg, self.dataset), restart)
+        self.run = open_run(with_data_scale(cfg, self.dataset), restart, self.is_main, acc, self.warn)   # decided, not written
+        self.run_dir, self.cfg = self.run.run_dir, self.run.cfg
         self.hflip = default_hflip(cfg.data) if cfg.hflip is None else cfg.hflip
         self.build(list(callbacks))                     # everything is checked before anything is written...
         self.start_run(restart)                         # ...here
@@ -414,146 +172,39 @@ class Trainer:
         self.accelerator.trackers = []
         self.accelerator.wait_for_everyone()
 
-# %% ../../nbs/10_train.trainer.ipynb #7f07d063
-def _damage(skipped) -> str:
-    return '; '.join(f'{e.path.name}: {e.reason}' for e in skipped)
-
-def _no_checkpoint(run_dir:Path, skipped) -> str:
-    "The refusal when `run_dir` has checkpoints but none is good (`skipped`: why each is not)."
-    bad = sorted(p.name for p in (run_dir / 'checkpoints' / 'bad').glob('step_*'))
-    what = (_damage(skipped) + ('; ' if skipped and bad else '')) + (f'set aside earlier: {", ".join(bad)}' if bad else '')
-    return (f'Run {run_dir} has no good checkpoint to resume from ({what}); nothing was changed. Restore the '
-            f'checkpoints from a backup, or start over with --restart (restart=True), which moves the store and '
-            f'checkpoints to {run_dir}/archive/.')
-
-def checkpoint_config(ck:dict) -> TrainConfig:
-    "The config a checkpoint was written with."
-    from fastdit_lab.core import config_from_dict
-    d = json.loads(ck['state']['config']); d.pop('version', None); d.pop('history', None)
-    return config_from_dict(TrainConfig, d, where=f'the config of {ck["path"]}')
-
-def _agree(run_dir:Path, saved:TrainConfig, ck:dict):
-    "Refuse when `config.json` says other than the checkpoint about what the run is (model, data, recipe...)."
-    kept = vars(checkpoint_config(ck))
-    for k, v in vars(saved).items():
-        if k not in RESUME_MAY_CHANGE and k != 'changes' and kept[k] != v:
-            raise FastditError(f"config.json of {run_dir} does not match its checkpoint {ck['path'].name}: {k} is {v!r} "
-                               f"there but {kept[k]!r} in the checkpoint; restore config.json (or delete it: the "
-                               f"checkpoint's own config is then used) or start a new --run-dir.")
-
-# %% ../../nbs/10_train.trainer.ipynb #c2b0c002
-@patch
-def open_run(self:Trainer, cfg:TrainConfig, restart:bool=False) -> tuple[Path, TrainConfig]:
-    "The run folder (given, or a new index) and its config, the saved one on resume; reads its newest good checkpoint, verifies the others."
-    from accelerate.utils import broadcast_object_list
-    acc = self.accelerator
-    rd = [str(cfg.run_dir or new_run_dir(cfg)) if self.is_main else None]
-    if self.is_main and not restart and Path(rd[0], 'checkpoints').is_dir(): clean_partial(Path(rd[0], 'checkpoints'))
-    if acc.num_processes > 1: broadcast_object_list(rd)
-    run_dir = Path(rd[0])
-    self.ck, self.skipped, self.changed, self.history = None, [], {}, []
-    if restart or not run_dir.is_dir(): return run_dir, cfg
-    ck, self.skipped = newest_good(run_dir / 'checkpoints')
-    for c in list_checkpoints(run_dir / 'checkpoints') if ck is not None and self.is_main else []:
-        if checkpoint_step(c) >= ck['step']: continue   # the older ones too: set aside, a damaged one never stays in
-        try: load_checkpoint(c)                         # the rotation in place of a good one
-        except CorruptCheckpoint as e: self.skipped.append(e)
-    check(ck is not None or not (self.skipped or list((run_dir / 'checkpoints' / 'bad').glob('step_*'))),
-          _no_checkpoint(run_dir, self.skipped))
-    saved, self.history = load_config(run_dir), load_history(run_dir)
-    recovered = ck is not None and saved is None
-    if recovered: saved = checkpoint_config(ck)
-    elif ck is not None: _agree(run_dir, saved, ck)
-    elif saved is not None and (run_dir / 'store.sqlite').exists():
-        with RunStore(run_dir / 'store.sqlite') as st: last = st.last_step()
-        check(not last or last <= saved.ckpt_every, f'Run {run_dir} logged {last} steps but has no checkpoint '
-              f'(checkpoints/ is empty); restore it, or start over with --restart (restart=True), which archives the store.')
-    if saved is None: return run_dir, cfg
-    self.ck = ck
-    cfg, self.changed = check_resume(saved, cfg, run_dir, ck['step'] if ck is not None else 0)
-    if recovered: self.warn(f'{run_dir}/config.json is missing: using the config of {ck["path"].name}')
-    return run_dir, cfg
-
 # %% ../../nbs/10_train.trainer.ipynb #397a7900
 @patch
 def build(self:Trainer, callbacks:list):
-    "Model, EMA, optimizer and callbacks (the defaults, `callbacks` and the plugins'); then the checkpoint, if any."
-    cfg, acc = self.cfg, self.accelerator
+    "Model, EMA, optimizer and callbacks (`run_callbacks`); then the checkpoint `open_run` chose, if any; then a sample is drawn."
+    cfg, acc, ck = self.cfg, self.accelerator, self.run.ck
     seed_everything(cfg.seed)                               # the same initial weights (and EMA) on every rank
     c = build_components(cfg, self.dataset.image_shape, self.dataset.num_classes)
     self.net = c.model                                      # the plain module: weights, EMA, FLOPs
-    if cfg.init_from and self.ck is None:                   # a resumed run has its own weights
+    if cfg.init_from and ck is None:                        # a resumed run has its own weights
         self.say(f'initialised from {cfg.init_from}: {load_initial_weights(self.net, cfg.init_from)}')
     self.net.grad_checkpointing = cfg.grad_checkpointing
     self.process, self.sampler, self.objective, self.plan = c.process, c.sampler, c.objective, c.plan
     self.ema = EMA(self.net)
-    self.callbacks = default_callbacks(cfg) + callbacks
-    self.callbacks = sorted(self.callbacks + self.plugin_callbacks(), key=lambda cb: cb.order)
+    self.callbacks = run_callbacks(cfg, self.net, callbacks, self.sharded)
     seed_everything(cfg.seed * 1000 + acc.process_index)   # then each rank its own noise and timesteps
     self.opt = make_optimizer(self.net, cfg, self.device)
     self.step, self.nonfinite_total, self.train_seconds, self.stage, self.saved_step = 0, 0, 0.0, None, None
-    self.resume()
-    self.check_sampling()
-
-# %% ../../nbs/10_train.trainer.ipynb #c2b0c004
-@patch
-def check_sampling(self:Trainer):
-    "Draw one sample from a stand-in network with the sampling settings of every stage (errors say what to change)."
-    (C, H, W), nc = self.dataset.image_shape, self.dataset.num_classes
-    for step in [0] + stage_steps(self.cfg):
-        sc = stage_config(self.cfg, step)
-        obj = build_components(sc, model=False).objective
-        zero = Oracle(lambda x, t, y: torch.zeros(x.shape[0], self.net.out_channels, *x.shape[2:]))
-        with torch.random.fork_rng(devices=[]):
-            sample(zero, obj, (1, C, H, W), y=torch.zeros(1, dtype=torch.long), method=sc.sample_method,
-                   steps=sc.sample_steps, cfg_scale=sc.sample_cfg, null_class=nc, generator=torch.Generator().manual_seed(0))
-
-# %% ../../nbs/10_train.trainer.ipynb #cb856bd3
-@patch
-def open_store(self:Trainer) -> RunStore|None:
-    "The run store, on the main process only: rows after the step it resumes at dropped, the run's description written."
-    if not self.is_main: return None
-    st = RunStore(self.run_dir / 'store.sqlite', mode='w')
-    st.truncate_after(self.step)                           # also at step 0: rows without a checkpoint are a lost past
-    dev = torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu'
-    meta = dict(config=self.cfg.to_dict(), version=__version__, image_shape=list(self.dataset.image_shape),
-                num_classes=self.dataset.num_classes, num_processes=self.accelerator.num_processes, device=dev,
-                history=self.history)
-    for k, v in meta.items(): st.set_meta(k, v)
-    return st
+    if ck is not None:
+        self.load_state(ck); self.say(f'resumed {self.run_dir} at step {self.step} from {ck["path"].name}')
+    check_sampling(cfg, self.dataset.image_shape, self.dataset.num_classes, self.net.out_channels)
 
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c006
 @patch
-def event(self:Trainer, kind:str, **info):
-    "Add `kind` (restart, resume with changes, roll-back) to the run's history, which `write_config` saves."
-    self.history.append(dict(event=kind, step=self.step, time=time.strftime('%Y-%m-%d %H:%M:%S'), **info))
-
-@patch
-def write_config(self:Trainer):
-    "`config.json` (the config and the history) and the same in the store, from the main process."
-    if not self.is_main: return
-    atomic_write(self.run_dir / 'config.json', self.cfg.to_json(self.history))
-    if self.store is not None: self.store.set_meta('config', self.cfg.to_dict()); self.store.set_meta('history', self.history)
-
-@patch
 def start_run(self:Trainer, restart:bool=False):
-    "Write the run folder: archive it first on `restart`, set damaged checkpoints aside, config.json, store, trackers."
-    acc, rd = self.accelerator, self.run_dir
-    if self.is_main:
-        if restart and (arch := archive_run(rd)) is not None:
-            self.event('restart', archive=str(arch.relative_to(rd)))
-            self.say(f'restarting {rd} from step 0; the previous store and checkpoints are in {arch}')
-        for e in self.skipped:
-            self.warn(f'{e.path}: {e.reason}; set aside in {set_aside(e.path, "damaged").parent}, '
-                      f'resuming from {self.ck["path"].name}')
-        if self.changed:
-            self.event('resume', changes=self.changed)
-            self.say('resuming with ' + ', '.join(f'{k} {a!r} -> {b!r}' for k, (a, b) in self.changed.items()))
-        (rd / 'samples').mkdir(parents=True, exist_ok=True)
-        self.write_config()
+    "Write the run folder (`RunFolder.start`, on the main process) and open its store there; start the trackers."
+    acc = self.accelerator
+    if self.is_main: self.run.start(restart, self.say, self.warn)
     acc.wait_for_everyone()
-    self.store = self.open_store()
-    if acc.log_with: start_trackers(acc, rd, self.cfg)
+    if self.is_main:
+        dev = torch.cuda.get_device_name(self.device) if self.device.type == 'cuda' else 'cpu'
+        self.store = self.run.open_store(self.step, version=__version__, image_shape=list(self.dataset.image_shape),
+                                         num_classes=self.dataset.num_classes, num_processes=acc.num_processes, device=dev)
+    if acc.log_with: start_trackers(acc, self.run_dir, self.cfg)
 
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c007
 @patch
@@ -565,21 +216,6 @@ def prepare(self:Trainer):
     self.ema.to(self.device).shard_like(self.net)
     self.health, self.confirmed = Health(self.device, self.step, self.nonfinite_total), -1
     self._apply_stage(self.step, force=True)
-
-# %% ../../nbs/10_train.trainer.ipynb #9fa34450
-@patch
-def plugin_callbacks(self:Trainer) -> list:
-    "The callbacks the plugins bring, once each; first, what every plugin of every stage declares is checked."
-    cfg, plugins, brought = self.cfg, [self.net, *self.callbacks], {}
-    for sc in [cfg] + [stage_config(cfg, s) for s in stage_steps(cfg)]:
-        c = build_components(sc, model=False)
-        plugins += [c.sampler, c.objective, *c.objective.terms] + ([c.plan] if c.plan is not None else [])
-    for p in plugins:
-        for make in p.caps.callbacks:
-            if make not in brought and not any(type(cb) is make for cb in self.callbacks): brought[make] = make()
-    for p in plugins + list(brought.values()):
-        for why in p.caps.refusals(sharded=self.sharded, compiled=cfg.compile): raise FastditError(why)
-    return list(brought.values())
 
 # %% ../../nbs/10_train.trainer.ipynb #3756c562
 @patch
@@ -601,27 +237,11 @@ def _apply_stage(self:Trainer, step:int, force:bool=False):
         self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for s in parts for k, v in s.items() if k != 'at_step'))
 
 # %% ../../nbs/10_train.trainer.ipynb #442c0027
-def _misfit(net:torch.nn.Module, sd:dict) -> str|None:
-    "Why the weights `sd` do not fit `net` (tensors missing, unexpected or of another shape), or None."
-    own = net.state_dict()
-    shaped = [k for k in own if k in sd and tuple(own[k].shape) != tuple(sd[k].shape)]
-    for what, ks in (('missing', [k for k in own if k not in sd]), ('unexpected', [k for k in sd if k not in own]),
-                     ('of another shape', shaped)):
-        if ks: return f'{len(ks)} tensors {what}, e.g. {ks[0]}'
-    return None
-
-@patch
-def resume(self:Trainer):
-    "Continue from the checkpoint `open_run` chose: weights, EMA, optimizer, sampler, callbacks, counters, RNGs."
-    if self.ck is None: return
-    self.load_state(self.ck)
-    self.say(f'resumed {self.run_dir} at step {self.step} from {self.ck["path"].name}')
-
 @patch
 def load_state(self:Trainer, ck:dict):
     "Load checkpoint `ck` (from `newest_good`) into the run, once its weights are found to fit the model."
     acc, st = self.accelerator, ck['state']
-    why = _misfit(self.net, ck['model'])
+    why = misfit(self.net, ck['model'])
     check(why is None, f"Checkpoint {ck['path']} does not fit the model of the run's config ({why}); restore the "
                        f"run's config.json or start a new --run-dir.")
     load_model_state_dict(self.net, ck['model'])
@@ -640,11 +260,6 @@ def load_state(self:Trainer, ck:dict):
         seed_everything(self.cfg.seed * 1000 + self.step * 7 + acc.process_index)
 
 # %% ../../nbs/10_train.trainer.ipynb #05071a3a
-@patch
-def flops_per_image(self:Trainer) -> float:
-    "Training FLOPs per image under the active plan and the objective's terms (one that reruns the model counts twice), for the MFU."
-    return self.objective.train_flops(self.net, self.plan)
-
 @patch
 @torch.no_grad()
 def generate(self:Trainer, n:int, labels=None, cfg_scale:float|None=None, use_ema:bool=True, seed:int=0):
@@ -693,6 +308,14 @@ def _here(t:torch.Tensor) -> torch.Tensor:
         if isinstance(t, DTensor): return t.to_local()
     return t
 
+def step_unless_nonfinite(opt, finite:torch.Tensor):
+    "`opt.step()`, skipped on the device where `finite` is False: a fused optimizer's `found_inf`, as AMP's GradScaler sets it."
+    from accelerate.optimizer import AcceleratedOptimizer
+    raw = opt.optimizer if isinstance(opt, AcceleratedOptimizer) else opt
+    if raw.defaults.get('fused'):
+        raw.found_inf = (~finite).float(); opt.step()
+    elif bool(finite): opt.step()                      # an optimizer without `found_inf`: a host read per step
+
 @patch
 def train_step(self:Trainer, x, y) -> torch.Tensor:
     "One optimizer step on batch `x`, `y`; -> whether its gradients were finite (a bool on the device; if not, skipped)."
@@ -710,24 +333,15 @@ def train_step(self:Trainer, x, y) -> torch.Tensor:
     self.finite = torch.isfinite(self.grad_norm)
     for g in self.opt.param_groups: g['lr'] = lr_at(sc, self.step, sc.lr) * g.get('lr_mult', 1.0)
     for cb in self.callbacks: cb.before_optimizer_step(self)
-    self.optimizer_step(self.finite)
+    step_unless_nonfinite(self.opt, self.finite)
     self.ema.update(self.net, sc.ema_decay, sc.ema_warmup, ok=self.finite)
     self.opt.zero_grad(set_to_none=True)
     self.health.update(self.finite, loss, self.step)
-    if type(self.sampler).update is not TimestepSampler.update:     # only a sampler that learns needs the losses
+    if self.sampler.caps.learns:                                   # only a sampler that learns needs the losses
         self.sampler.update(acc.gather(t.detach()), acc.gather(self.res['loss'].detach().float()), self.step)
     self.step += 1
     for cb in self.callbacks: cb.after_optimizer_step(self)
     return self.finite
-
-@patch
-def optimizer_step(self:Trainer, finite:torch.Tensor):
-    "The optimizer's step, skipped on the device where `finite` is False (a fused optimizer's `found_inf`)."
-    from accelerate.optimizer import AcceleratedOptimizer
-    raw = self.opt.optimizer if isinstance(self.opt, AcceleratedOptimizer) else self.opt
-    if raw.defaults.get('fused'):
-        raw.found_inf = (~finite).float(); self.opt.step()
-    elif bool(finite): self.opt.step()                  # an optimizer without `found_inf`: a host read per step
 
 # %% ../../nbs/10_train.trainer.ipynb #bf82ca33
 @patch
@@ -829,16 +443,6 @@ def _sigterm_stops(tr:Trainer):
         if old is not None: signal.signal(signal.SIGTERM, old)
 
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c011
-class NonFiniteStop(FastditError):
-    "Training stopped because its loss or gradients stayed non-finite; the message names the last good checkpoint."
-
-def _blowup(h:SimpleNamespace) -> str:
-    "What blew up, from the counts of `Health.read`."
-    if h.loss_run == h.run: return f'the loss was not finite for {h.run} steps in a row'
-    if h.loss_run == 0: return (f'the gradients were not finite for {h.run} steps in a row while the loss was '
-                                f'(last {h.loss:.3g}): a gradient blow-up')
-    return f'for {h.run} steps in a row the loss ({h.loss_run}) or only the gradients ({h.run - h.loss_run}) were not finite'
-
 @patch
 def check_nonfinite(self:Trainer) -> bool:
     "At a log or checkpoint step: after `max_nonfinite` non-finite steps in a row, roll back or stop; -> rolled back."
@@ -851,18 +455,11 @@ def check_nonfinite(self:Trainer) -> bool:
         for c in gone: set_aside(c, 'nonfinite')
     self.accelerator.wait_for_everyone()
     good, _ = newest_good(ckdir)
-    what, lr = _blowup(h), stage_config(self.cfg, first).lr
-    if good is not None and sum(e['event'] == 'rollback' for e in self.history) < self.cfg.nonfinite_retries:
-        self.roll_back(good, what, lr, lr * self.cfg.nonfinite_lr_factor); return True
+    lr = stage_config(self.cfg, first).lr
+    if good is not None and self.run.rollbacks < self.cfg.nonfinite_retries:
+        self.roll_back(good, blowup(h), lr, lr * self.cfg.nonfinite_lr_factor); return True
     self._close()
-    grad = h.loss_run == 0
-    fix = f'--grad-clip 1 or a lower --lr (now {lr:.3g})' if grad else f'a lower --lr (now {lr:.3g}) or --grad-clip 1'
-    if good is None: raise NonFiniteStop(f'Training stopped at step {self.step}: {what}, from step {first} on, before '
-                                         f'any good checkpoint; start over with --restart and {fix}.')
-    aside = f'; {len(gone)} written after it set aside in {ckdir}/bad' if gone else ''
-    raise NonFiniteStop(f'Training stopped at step {self.step}: {what}, from step {first} on. The last good checkpoint '
-                        f'is {good["path"]} (kept{aside}); resume from it with {fix}, e.g. --lr {lr / 10:.3g} (the same '
-                        f'command with it), or let the trainer roll back by itself: --nonfinite-retries 3.')
+    raise nonfinite_stop(h, self.step, first, good, len(gone), ckdir, lr)
 
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c012
 @patch
@@ -872,44 +469,13 @@ def roll_back(self:Trainer, good:dict, why:str, was:float, lr:float):
     self.cfg = with_change(self.cfg, k, lr=lr)
     self.load_state(good)
     self.health, self.confirmed = Health(self.device, self.step, self.nonfinite_total), k   # a finite step ran from it
-    n = sum(e['event'] == 'rollback' for e in self.history) + 1
-    self.event('rollback', reason=why, changes={'lr': [was, lr]})
+    self.run.event('rollback', k, reason=why, changes={'lr': [was, lr]})
     if self.store is not None: self.store.truncate_after(k)
-    self.write_config()
+    if self.is_main: self.run.write_config(self.cfg, self.store)
     self.stage = None; self._apply_stage(k, force=True)
     for cb in self.callbacks: cb.before_fit(self)           # as a resume in a new process: fresh interval state
-    self.warn(f'{why}; rolled back to {good["path"].name} (roll-back {n} of {self.cfg.nonfinite_retries}), '
+    self.warn(f'{why}; rolled back to {good["path"].name} (roll-back {self.run.rollbacks} of {self.cfg.nonfinite_retries}), '
               f'going on with lr {lr:.3g}')
-
-# %% ../../nbs/10_train.trainer.ipynb #81e26603
-def load_run(run_dir, use_ema:bool=True, device='cpu'):
-    "(config, components with the trained model) of the run in `run_dir`, from its newest good checkpoint."
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir)
-    check(cfg is not None, f'{run_dir} is not a run folder (no config.json); pass the folder of a run.')
-    check((run_dir / 'store.sqlite').exists(), f'{run_dir} has no store.sqlite; the run never started training.')
-    with RunStore(run_dir / 'store.sqlite') as st: meta = st.meta()
-    ck, skipped = newest_good(run_dir / 'checkpoints')
-    check(ck is not None or not skipped, f'{run_dir} has no good checkpoint to sample from ({_damage(skipped)}); '
-                                         f'restore them from a backup, or train it again: fastdit train --run-dir '
-                                         f'{run_dir} --restart.')
-    check(ck is not None, f'{run_dir} has no checkpoint yet; train it first (fastdit train --run-dir {run_dir}).')
-    warn_skipped(skipped, ck)
-    c = build_components(cfg, tuple(meta['image_shape']), meta['num_classes'])
-    sd = ck['ema'] if use_ema and ck['ema'] is not None else ck['model']
-    why = _misfit(c.model, sd)
-    check(why is None, f"Checkpoint {ck['path']} does not fit the model of {run_dir}/config.json ({why}); restore "
-                       f"config.json as the run wrote it.")
-    c.model.load_state_dict(sd)
-    c.model.to(device).eval()
-    c.step, c.num_classes, c.image_shape = ck['step'], meta['num_classes'], tuple(meta['image_shape'])
-    return cfg, c
-
-def saved_config(run_dir) -> TrainConfig|None:
-    "The config of the run in `run_dir`: its config.json, else that of its newest good checkpoint (None: no run)."
-    if (cfg := load_config(run_dir)) is not None: return cfg
-    ck, _ = newest_good(Path(run_dir) / 'checkpoints')
-    return checkpoint_config(ck) if ck is not None else None
 
 # %% ../../nbs/10_train.trainer.ipynb #b7665504
 class BackgroundRun:
