@@ -15,10 +15,10 @@ from .models.dit import inference_plan
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 
 # %% auto #0
-__all__ = ['TRAIN_EPILOG', 'EXIT_CODES', 'EXIT_PREEMPTED', 'field_docs', 'registered_names', 'field_help', 'add_train_args',
-           'config_from_args', 'cmd_train', 'cmd_recipes', 'cmd_models', 'cmd_dash', 'process_state',
-           'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data', 'cmd_data_encode',
-           'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
+__all__ = ['TRAIN_EPILOG', 'EXIT_CODES', 'EXIT_PREEMPTED', 'PLAN_DEFAULTS', 'field_docs', 'registered_names', 'field_help',
+           'add_train_args', 'config_from_args', 'cmd_train', 'cmd_recipes', 'plan_spec', 'cmd_plan', 'cmd_models',
+           'cmd_dash', 'process_state', 'sampler_settings', 'cmd_sample', 'sample_npz', 'cmd_eval', 'cmd_data',
+           'cmd_data_encode', 'add_sample_parser', 'add_eval_parser', 'add_data_parser', 'make_parser', 'main']
 
 # %% ../nbs/40_cli.ipynb #53c39e27
 def _field_type(tp):
@@ -142,6 +142,42 @@ def cmd_train(a):
 def cmd_recipes(a):
     from fastdit_lab.train.config import RECIPES
     for k in sorted(RECIPES): print(f'{k:18s} {RECIPES[k]["description"]}')
+
+PLAN_DEFAULTS = {'tread': 'tread', 'maskdit': 'maskdit', 'dydit': 'dydit'}   # plan name -> the recipe whose settings it takes
+
+def plan_spec(text:str):
+    "`--plan`: a plan name (the settings of its recipe), names joined by + (a stack, e.g. tread+dydit), or a JSON spec."
+    from fastdit_lab.train.config import RECIPES
+    if text.strip().startswith(('{', '[')):
+        try: return json.loads(text)
+        except json.JSONDecodeError as e: raise FastditError(f'--plan is not valid JSON ({e.msg}): {text}') from None
+    parts = []
+    for name in text.split('+'):
+        if name == 'dense': continue
+        check(name in PLAN_DEFAULTS, f"Unknown plan {name!r} for --plan; choose from dense, {', '.join(PLAN_DEFAULTS)} "
+                                     f"(joined by + for a stack), or give a JSON spec.")
+        parts.append(RECIPES[PLAN_DEFAULTS[name]]['overrides']['plan'])
+    return parts[0] if len(parts) == 1 else parts or None
+
+def cmd_plan(a):
+    "Per-GPU memory of a training run by part, and the largest per-GPU batch that fits the card."
+    from fastdit_lab.models.dit import build_plan, make_model
+    from fastdit_lab.models.memory import format_plan, plan_memory
+    check(a.image_size > 0 and a.image_size % (8 if a.latents else 1) == 0,
+          f'--image-size {a.image_size} is not a multiple of 8, the VAE\'s downsampling; choose e.g. 256.')
+    size, ch = (a.image_size // 8, 4) if a.latents else (a.image_size, 3)
+    with torch.device('meta'):                          # shapes only: no memory, no time
+        model = make_model(a.model, input_size=size, in_channels=ch, num_classes=a.num_classes)
+    plan = build_plan(plan_spec(a.plan)) if a.plan else None
+    for p in getattr(plan, 'parts', [plan]) if plan is not None else []:
+        if (need := p.needs_model) is not None:
+            check(isinstance(model, need), f"The {p.spec()['name']} plan needs a {need.__name__} model, e.g. "
+                                           f"--model {need.__name__}-{a.model.split('-', 1)[-1]}.")
+    r = plan_memory(model, a.batch_size, a.gpus, plan, a.precision, a.fsdp, a.grad_checkpointing, a.card, a.reserve_gb)
+    what = ', '.join([f'{a.model} at {a.image_size} px' + (' (latents)' if a.latents else ''),
+                      f'batch {a.batch_size} on {a.gpus} GPU(s)', a.precision] + (['FSDP'] if a.fsdp else [])
+                     + (['activation checkpointing'] if a.grad_checkpointing else []) + ([f'plan {a.plan}'] if a.plan else []))
+    print(format_plan(r, f'{what}: per GPU'))
 
 def cmd_models(a):
     from fastdit_lab.models.dit import MODELS, make_model
@@ -357,6 +393,18 @@ def make_parser() -> argparse.ArgumentParser:
     add_sample_parser(sub); add_eval_parser(sub)
     sub.add_parser('recipes', help='list recipes').set_defaults(fn=cmd_recipes)
     sub.add_parser('models', help='list model sizes').set_defaults(fn=cmd_models)
+    from fastdit_lab.models.memory import CARDS
+    m = sub.add_parser('plan', help='per-GPU memory of a training run by part, and the largest batch that fits a card')
+    m.add_argument('--model', default='DiT-XL/2'); m.add_argument('--batch-size', type=int, default=256, help='global batch')
+    m.add_argument('--gpus', type=int, default=1); m.add_argument('--fsdp', action='store_true')
+    m.add_argument('--grad-checkpointing', action='store_true')
+    m.add_argument('--plan', default=None, help='dense, tread, maskdit, dydit, a stack (tread+dydit) or a JSON spec')
+    m.add_argument('--precision', default='bf16', choices=['fp32', 'bf16', 'fp16'])
+    m.add_argument('--card', default='H100-80GB', choices=list(CARDS))
+    m.add_argument('--reserve-gb', type=float, default=2.0, help='set aside for the CUDA context, workspaces, fragmentation')
+    m.add_argument('--image-size', type=int, default=256, help='pixels (latents: /8, 4 channels)')
+    m.add_argument('--pixels', dest='latents', action='store_false', help='train on pixels (3 channels), not VAE latents')
+    m.add_argument('--num-classes', type=int, default=1000); m.set_defaults(fn=cmd_plan)
     h = sub.add_parser('dash', help='serve the dashboards: live monitors of RUN folders, run comparison, SNR explorer')
     h.add_argument('runs', nargs='*', metavar='RUN', help='run folders, or folders of runs (none, or snr: the SNR explorer alone)')
     h.add_argument('--port', type=int, default=5006)

@@ -107,15 +107,15 @@ class Aux:
             for l in range(first, last + 1): rows[l] = rows[l] * sel
         return torch.stack(rows, 1)
 
-    def processed(self, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
-        "Bool [B, depth, N] on the CPU: which tokens each block processed (its routes, and its MLP's token gates)."
-        m = self.route_mask(depth, num_tokens, batch, 'cpu').detach() > 0.5
-        if self.token_gates is not None: m &= self.token_gates.detach().cpu() > 0.5
+    def processed(self, depth:int, num_tokens:int, batch:int, device='cpu') -> torch.Tensor:
+        "Bool [B, depth, N] on `device`: which tokens each block processed (its routes, and its MLP's token gates)."
+        m = self.route_mask(depth, num_tokens, batch, device).detach() > 0.5
+        if self.token_gates is not None: m &= self.token_gates.detach().to(device) > 0.5
         return m
 
-    def block_tokens(self, depth:int, num_tokens:int, batch:int) -> torch.Tensor:
-        "Float [depth]: tokens each block processed, the mean over the batch."
-        return self.processed(depth, num_tokens, batch).sum(-1).float().mean(0)
+    def block_tokens(self, depth:int, num_tokens:int, batch:int, device='cpu') -> torch.Tensor:
+        "Float [depth] on `device`: tokens each block processed, the mean over the batch (on the training device: no host read)."
+        return self.processed(depth, num_tokens, batch, device).sum(-1).float().mean(0)
 
 # %% ../nbs/00_core.ipynb #603d9c5f
 def _coerce(value, tp, where):

@@ -107,3 +107,30 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert p.returncode == 0, text[-2000:]
     assert re.search(r'run: +100%\|.*\| 6/6 \[\d\d:\d\d<00:00', text), text[-2000:]          # the bar: done, elapsed<ETA
     assert text.count('[fastdit] step 000000') == 2 and 'sampling the final grid' in text    # the lines stay above it
+
+def test_plan_prints_memory_by_part_and_the_largest_batch():
+    "`fastdit plan`: GiB per GPU by part; FSDP shards the optimizer, checkpointing and TREAD fit bigger batches."
+    def plan(*args):
+        r = run_cli('plan', '--model', 'DiT-XL/2', '--batch-size', 256, '--gpus', 8, *args)
+        assert r.returncode == 0, r.stderr
+        gib = {m[0].strip(): float(m[1]) for m in re.findall(r'^(.+?)\s+([\d.]+) GiB$', r.stdout, re.M)}
+        return gib, int(re.search(r'largest per-GPU batch that fits: (\d+)', r.stdout)[1]), r.stdout
+    dense, fit, out = plan()
+    assert {'weights (fp32)', 'gradients (fp32)', 'AdamW moments (fp32)', 'EMA (fp32)', 'activations (32 per GPU)',
+            'total'} <= set(dense) and 'H100-80GB' in out and '-> fits' in out, out
+    assert abs(sum(v for k, v in dense.items() if k != 'total') - dense['total']) < 0.02
+    sharded, fit_fsdp, _ = plan('--fsdp')
+    assert sharded['AdamW moments (fp32)'] == pytest.approx(dense['AdamW moments (fp32)'] / 8, abs=0.01)
+    _, fit_ckpt, _ = plan('--grad-checkpointing')
+    _, fit_tread, _ = plan('--plan', 'tread')
+    assert fit < fit_fsdp and fit < fit_tread < fit_ckpt, (fit, fit_fsdp, fit_tread, fit_ckpt)
+
+@pytest.mark.parametrize('args,msg', [(['--plan', 'maskdit'], 'needs a MaskDiT model'),
+                                      (['--plan', 'trad'], "Unknown plan 'trad'"),
+                                      (['--batch-size', 100, '--gpus', 8], 'not divisible by 8 GPUs'),
+                                      (['--model', 'DiT-Q/2'], "Unknown model 'DiT-Q/2'"),
+                                      (['--image-size', 100], 'not a multiple of 8')])
+def test_plan_bad_input_is_one_line(args, msg):
+    r = run_cli('plan', *args)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith('fastdit: error:') and msg in lines[0], r.stderr

@@ -33,7 +33,8 @@ class BetaPolicy(nn.Module):
         nn.init.zeros_(self.net[-1].weight); nn.init.constant_(self.net[-1].bias, 0.5)   # a = b ≈ 0.97: near uniform
     def dist(self, x0):
         ab = F.softplus(self.net(x0.float())) + 1e-5
-        return torch.distributions.Beta(ab[:, 0], ab[:, 1])
+        # no argument validation: a, b > 0 by construction, and its checks read from the device at every step
+        return torch.distributions.Beta(ab[:, 0], ab[:, 1], validate_args=False)
 
 class CategoricalPolicy(nn.Module):
     "π(u) uniform within one of `n_bins` equal bins of u, the bin drawn from learned logits (no conditioning)."
@@ -43,7 +44,8 @@ class CategoricalPolicy(nn.Module):
 
 class _BinnedUniform:
     "A distribution on [0, 1]: a categorical over equal bins, uniform inside each."
-    def __init__(self, logits): self.cat = torch.distributions.Categorical(logits=logits); self.n = logits.shape[-1]
+    def __init__(self, logits):   # unvalidated: logits are always valid, and the checks read from the device per step
+        self.cat = torch.distributions.Categorical(logits=logits, validate_args=False); self.n = logits.shape[-1]
     def sample(self):
         k = self.cat.sample()
         return ((k + torch.rand(k.shape, device=k.device)) / self.n).clamp(1e-6, 1 - 1e-6)

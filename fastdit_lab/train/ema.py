@@ -22,6 +22,14 @@ def ema_update(ema:torch.nn.Module, model:torch.nn.Module, decay:float):
     torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(mp, ep)], 1 - decay)
 
 # %% ../../nbs/08a_train.ema.ipynb #744a31cd
+def _lerp_(ema:list, src:list, w:torch.Tensor):
+    "ema ← ema + w·(src − ema) for a weight `w` that stays on the device (0-d tensor)."
+    # `_foreach_lerp_` takes its weight as a Scalar: a 0-d tensor there is read back to the host, a sync per step;
+    # its List overload wants weights shaped like each tensor. Sub, a multiply by a 0-d tensor and add stay on the device.
+    d = torch._foreach_sub(src, ema)
+    torch._foreach_mul_(d, w)
+    torch._foreach_add_(ema, d)
+
 class EMA:
     "An exponential moving average of `model`'s weights: a full copy, or this rank's shards when the model is sharded."
     def __init__(self, model:torch.nn.Module):
@@ -59,9 +67,9 @@ class EMA:
         w = ((1 - d) * ok).float()                                                # 0 for a skipped step: unchanged
         if self.shards is None:
             ep = list(self.model.parameters())
-            torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(net.parameters(), ep)], w)
+            _lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(net.parameters(), ep)], w)
         else:
-            torch._foreach_lerp_(self.shards, [p.detach().to_local() for p in net.parameters()], w)
+            _lerp_(self.shards, [p.detach().to_local() for p in net.parameters()], w)
             self.current = False
 
     @torch.no_grad()

@@ -145,7 +145,8 @@ class RoutingMapCallback(Callback):
     def before_fit(self, tr): check_interval('routing_maps', self.every, tr, lambda e: f'--routing-every {e}')
 
     def after_loss(self, tr):
-        counts = tr.res['aux'].block_tokens(len(tr.net.blocks), tr.net.num_tokens, tr.x0.shape[0])
+        # summed on the device, read back at the interval (`after_step`): a copy to the host per step would sync
+        counts = tr.res['aux'].block_tokens(len(tr.net.blocks), tr.net.num_tokens, tr.x0.shape[0], tr.device)
         self.counts = counts if self.counts is None else self.counts + counts
         self.batches += 1
 
@@ -183,7 +184,7 @@ class RoutingMapCallback(Callback):
         for k, v in (tr.plan.routing_arrays(tr.net, tr.process) if tr.plan is not None else {}).items():
             tr.store.log_array(tr.step, k, v)                # what the plan records beside its maps (DyDiT: widths)
         if self.batches:
-            mean = (self.counts / self.batches).numpy().astype(np.float32)
+            mean = (self.counts / self.batches).cpu().numpy().astype(np.float32)
             tr.store.log_array(tr.step, 'plan/block_tokens', mean)
             tr.store.log_scalars(tr.step, **{'plan/token_fraction': float(mean.mean() / tr.net.num_tokens)})
         self.counts, self.batches = None, 0
