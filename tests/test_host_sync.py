@@ -123,7 +123,7 @@ def test_no_host_reads_between_boundaries(recipe, tmp_path, monkeypatch):
 def test_the_fused_skip_runs_and_the_unfused_one_is_seen(tmp_path, monkeypatch):
     """The step skips a non-finite update on the device through the fused AdamW's `found_inf` (torch has the fused
     kernel on CPU as on CUDA); an optimizer without it (`fused=False`) costs one `bool(finite)` per step, which the
-    counter sees, charged to the trainer's `optimizer_step`."""
+    counter sees, charged to the trainer's `step_unless_nonfinite`."""
     import fastdit_lab.train.trainer as trainer
     from accelerate.state import AcceleratorState
     AcceleratorState._reset_state(True)
