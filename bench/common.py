@@ -43,3 +43,26 @@ def write_result(name:str, settings:dict, results, **extra) -> Path:
                machine=machine(), settings=settings, results=results, **extra)
     path.write_text(json.dumps(doc, indent=1))
     return path
+
+def recipe_step(recipe:str, model:str, batch:int, device, dtype, backend:str|None=None):
+    """One training step of `recipe` (objective, plan, loss terms, AdamW, EMA) on a fixed batch of 32×32×4 latents
+    (ImageNet-256 under the SD VAE), as a closure, and the model's training FLOPs per image; `backend`: compile per block."""
+    import copy
+    from fastdit_lab.models.flops import model_flops
+    from fastdit_lab.train.config import build_components, resolve_config
+    from fastdit_lab.train.ema import ema_update
+    from fastdit_lab.train.trainer import fused_adamw_supported
+    c = build_components(resolve_config(recipe, model=model), (4, 32, 32), 1000)
+    net = c.model.to(device).train()
+    ema = copy.deepcopy(net).requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=fused_adamw_supported(device))
+    if backend is not None: net.compile_blocks(backend=backend)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, 4, 32, 32, device=device, generator=g)
+    y = torch.randint(0, 1000, (batch,), device=device, generator=g)
+    def step():
+        t, _ = c.sampler.sample(batch, device)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss = c.objective.loss(net, x, y, t, torch.randn_like(x), plan=c.plan)['loss'].float().mean()
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, net, 0.9999)
+    return step, model_flops(net, c.plan)['train_flops']

@@ -11,18 +11,16 @@ without inductor's C++ build), never the code path. Each part records its second
 error and the others still run, and the JSON says which failed (the exit status too). Every ratio is of medians of
 rounds measured side by side in this process, with the arms' order rotated from round to round.
 """
-import argparse, contextlib, copy, math, statistics, sys, time, traceback
+import argparse, contextlib, copy, statistics, sys, time, traceback
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import common
-from common import timed, write_result
+from common import recipe_step, timed, write_result
 import throughput
 import fastdit_lab.all                  # noqa: F401  (every method registers its recipes, models, plans and losses)
 from fastdit_lab.models import dit as dit_module
 from fastdit_lab.models.flops import model_flops
-from fastdit_lab.train.config import build_components, resolve_config
-from fastdit_lab.train.ema import ema_update
 from fastdit_lab.train.defaults import PEAK_TFLOPS
 from fastdit_lab.train.trainer import fused_adamw_supported
 
@@ -102,23 +100,6 @@ def ours_vs_diffusers(P, device, dtype, peak):
     return dict(model=name, batch=batch, first_step_s=first, arms=res,
                 ours_over_diffusers=res['fastdit_lab']['median_img_per_s'] / res['diffusers']['median_img_per_s'])
 
-def recipe_step(recipe, model, batch, device, dtype, backend):
-    "One training step of `recipe` (objective, plan, loss terms, AdamW, EMA) on fixed latents, compiled per block."
-    c = build_components(resolve_config(recipe, model=model), (4, 32, 32), 1000)
-    net = c.model.to(device).train()
-    ema = copy.deepcopy(net).requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=fused_adamw_supported(device))
-    net.compile_blocks(backend=backend)
-    g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(batch, 4, 32, 32, device=device, generator=g)
-    y = torch.randint(0, 1000, (batch,), device=device, generator=g)
-    def step():
-        t, _ = c.sampler.sample(batch, device)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss = c.objective.loss(net, x, y, t, torch.randn_like(x), plan=c.plan)['loss'].float().mean()
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, net, 0.9999)
-    return step, model_flops(net, c.plan)['train_flops']
-
 def token_plans(P, device, dtype, peak):
     "TREAD and MaskDiT training img/s over the dense DiT (EDM, as both recipes), same batch, compiled, side by side."
     size, batch = P['size'], P['plan_batch']
@@ -146,7 +127,7 @@ def dydit_sampling(P, device, dtype, peak):
     b = P['dydit_batch']; shape = (b, 4, 32, 32); y = torch.randint(0, 1000, (b,), device=device)
     dyn = copy.deepcopy(base)
     gates = set_gates(dyn, 0.5, torch.randn(shape, device=device), torch.full((b,), 500., device=device), y)
-    obj, arms, ratio = EpsilonObjective(DDPM()), {'dense': (base, None), 'dydit-0.5': (dyn, DynamicPlan())}, []
+    obj, arms = EpsilonObjective(DDPM()), {'dense': (base, None), 'dydit-0.5': (dyn, DynamicPlan())}
     def run(k):
         m, plan = arms[k]
         g = torch.Generator(device=device).manual_seed(0)

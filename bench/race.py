@@ -15,8 +15,11 @@ from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.store import RunStore
 from fastdit_lab.train.trainer import Trainer
 
-def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
+def race_parser(doc:str, data:str, budget:float, depth:int|None=None) -> argparse.ArgumentParser:
+    "The options every race takes; `depth`: also `--depth`, the blocks of the model (see `deeper`)."
     p = argparse.ArgumentParser(description=doc.split('\n')[0])
+    if depth is not None:
+        p.add_argument('--depth', type=int, default=depth, help='blocks of the model (model_args), so that the route 2 → depth−4 fits')
     p.add_argument('--data', default=data); p.add_argument('--data-dir', default=None)
     p.add_argument('--image-size', type=int, default=None); p.add_argument('--model', default='DiT-T/4')
     p.add_argument('--budget', type=float, default=budget, help='training seconds per arm and seed (unless --steps)')
@@ -31,6 +34,10 @@ def race_parser(doc:str, data:str, budget:float) -> argparse.ArgumentParser:
                         'to run two races side by side without one slowing the other)')
     p.add_argument('--tag', default='', help='added to the result file name (e.g. the seed of a race split over cores)')
     return p
+
+def deeper(a:argparse.Namespace) -> dict:
+    "Overrides making every arm's model `--depth` blocks deep (routing maps off: the race scores samples, not routes)."
+    return {'model_args': {'depth': a.depth}, 'routing_every': 0}
 
 def summary(rows:list, labels:list) -> list:
     "Per arm: mean and per-seed FID, class accuracy and steps."

@@ -8,16 +8,11 @@ bench/results/.
 
     python bench/token_plan_race.py --data fashion-mnist --data-dir ../shared/data/fashion-mnist --budget 120 --seeds 0 1
 """
-import sys
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).parent))
-from race import race, race_parser
+from race import deeper, race, race_parser          # bench/ is on the path of a script run from it
 
 if __name__ == '__main__':
-    p = race_parser(__doc__, 'fashion-mnist', 120.0)
-    p.add_argument('--depth', type=int, default=12, help='blocks of the model (model_args), so that the route 2 → depth−4 fits')
-    a = p.parse_args()
-    margs = {'model_args': {'depth': a.depth}, 'routing_every': 0}
+    a = race_parser(__doc__, 'fashion-mnist', 120.0, depth=12).parse_args()
+    margs = deeper(a)
     arms = [('dense (EDM)', 'edm', margs),
             ('TREAD 0.5, 2→depth−4', 'tread', margs),
             ('MaskDiT 0.5 + MAE', 'maskdit', dict(margs, model=a.model.replace('DiT-', 'MaskDiT-')))]

@@ -8,15 +8,12 @@ side by side. The analytic FLOP ratio is reported beside the measured one.
     python bench/token_plans.py --size S/2 --batch 16 --precision fp32          # CPU
     python bench/token_plans.py --size XL/2 --batch 64 --precision bf16         # one GPU
 """
-import argparse, copy, statistics, sys
+import argparse, statistics, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from common import timed, write_result
+from common import recipe_step, timed, write_result
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
-from fastdit_lab.models.flops import model_flops
-from fastdit_lab.train.config import build_components, resolve_config
-from fastdit_lab.train.ema import ema_update
 
 METHODS = {'dense': dict(recipe='edm', model='DiT-{}'), 'tread': dict(recipe='tread', model='DiT-{}'),
            'maskdit': dict(recipe='maskdit', model='MaskDiT-{}')}
@@ -24,19 +21,7 @@ METHODS = {'dense': dict(recipe='edm', model='DiT-{}'), 'tread': dict(recipe='tr
 def make_step(method, size, batch, device, dtype):
     "A closure running one training step of `method` on a fixed random batch, and the model's FLOPs per image."
     m = METHODS[method]
-    cfg = resolve_config(m['recipe'], model=m['model'].format(size))
-    c = build_components(cfg, (4, 32, 32), 1000)
-    model = c.model.to(device).train()
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == 'cuda')
-    g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(batch, 4, 32, 32, device=device, generator=g); y = torch.randint(0, 1000, (batch,), device=device, generator=g)
-    def step():
-        t, _ = c.sampler.sample(batch, device)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss = c.objective.loss(model, x, y, t, torch.randn_like(x), plan=c.plan)['loss'].float().mean()
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, model, 0.9999)
-    return step, model_flops(model, c.plan)['train_flops']
+    return recipe_step(m['recipe'], m['model'].format(size), batch, device, dtype)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
