@@ -4,7 +4,7 @@
   browser test (`ui`). `pytest -q` runs them, as CI does; `pytest -q -m "not slow"` is the quick local pass.
 - `cuda`: needs a CUDA GPU; skipped, with the reason, where torch sees none.
 - `ui`: drives Chromium through Playwright (skipped, with the reason, when Chromium is not installed)."""
-import os, socket, subprocess, sys, time
+import os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -28,6 +28,20 @@ def data_dir():
     d = shared_data()
     if d is None: pytest.skip('real datasets not found: set FASTDIT_DATA to a folder holding mnist/, fashion-mnist/ and cifar10-jpeg/')
     return d
+
+# Browser tests: Debian's Chromium, driven by Playwright; one browser for the session, a fresh page per check.
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync']
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason='Chromium not installed: apt-get install chromium (CI does)')
+
+@pytest.fixture(scope='session')
+def chromium():
+    from playwright.sync_api import sync_playwright
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close(); pw.stop()
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -9,12 +9,9 @@ $FASTDIT_SCREENSHOTS when it is set (CI keeps them as artefacts), else to the te
 import json, os, re, shutil, socket, subprocess, sys, time, urllib.parse, urllib.request
 from pathlib import Path
 import pytest
-from conftest import free_port
+from conftest import free_port, needs_chromium
 
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync']
-pytestmark = [pytest.mark.ui, pytest.mark.skipif(CHROMIUM is None, reason='Chromium not installed: apt-get install chromium (CI does)')]
+pytestmark = [pytest.mark.ui, needs_chromium]
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 180                           # ceiling of any one wait, in seconds
 STEP = re.compile(r'^step \d+$')       # the bold "step N" of the monitor's header
@@ -61,14 +58,6 @@ def screenshot(page, folder:Path, name:str):
     out = Path(os.environ.get('FASTDIT_SCREENSHOTS') or folder)
     out.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out / f'{name}.png'), full_page=True)
-
-@pytest.fixture(scope='module')
-def chromium():
-    from playwright.sync_api import sync_playwright
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    yield browser
-    browser.close(); pw.stop()
 
 class Page:
     "A fresh Chromium page that records page errors, console errors, failed requests and HTTP errors."

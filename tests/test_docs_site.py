@@ -3,16 +3,13 @@
 class its module exports; equations are typeset, images and plots drawn; every internal link and asset resolves,
 anchors included; nothing is fetched from another host; the sidebar navigates and the search page finds a symbol.
 The site is built (`python docs/build.py`) when it is missing or older than the notebooks or the library."""
-import functools, http.server, importlib, importlib.util, inspect, json, os, re, shutil, subprocess, sys, threading, urllib.request
+import functools, http.server, importlib, importlib.util, inspect, json, os, re, subprocess, sys, threading, urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 import pytest
-from conftest import ROOT
+from conftest import ROOT, needs_chromium
 
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync']
-pytestmark = [pytest.mark.ui, pytest.mark.skipif(CHROMIUM is None, reason='Chromium not installed: apt-get install chromium (CI does)')]
+pytestmark = [pytest.mark.ui, needs_chromium]
 SITE, PROC = ROOT / '_docs', ROOT / '_proc'
 _spec = importlib.util.spec_from_file_location('fastdit_docs_build', ROOT / 'docs' / 'build.py')
 build = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(build)    # which notebooks, and the build
@@ -44,14 +41,6 @@ def site():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f'http://127.0.0.1:{server.server_address[1]}/'
     server.shutdown()
-
-@pytest.fixture(scope='module')
-def chromium_browser():
-    from playwright.sync_api import sync_playwright
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    yield b
-    b.close(); pw.stop()
 
 class Page:
     "A page that records page errors, failed requests, HTTP errors and any request to another host (refused)."
@@ -108,11 +97,11 @@ def test_every_notebook_is_a_page(site):
     missing = [n for n in pages if not (SITE / f'{n}.html').exists()]
     assert not missing, f'notebooks without a page: {missing}'
 
-def test_pages_render_api_math_figures_and_links(site, chromium_browser):
+def test_pages_render_api_math_figures_and_links(site, chromium):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     pages, api = expected_pages(), api_symbols()
     assert sum(map(len, api.values())) >= 100 and {'methods.tread', 'train.trainer', 'models.dit'} <= set(api)
-    p = Page(chromium_browser, site)
+    p = Page(chromium, site)
     checked = dict(pages=0, api=0, math=0, images=0, plots=0, links=0)
     failures = []
     for name, nb in pages.items():
@@ -172,8 +161,8 @@ def test_pages_render_api_math_figures_and_links(site, chromium_browser):
     assert checked['pages'] == len(pages) and checked['api'] == sum(len(api.get(n, [])) for n in pages)
     assert checked['plots'] >= 1 and checked['math'] >= 10             # the tutorial's monitor; the methods' formulas
 
-def test_navigation_and_search(site, chromium_browser):
-    p = Page(chromium_browser, site)
+def test_navigation_and_search(site, chromium):
+    p = Page(chromium, site)
     page = p.page
     page.goto(site + 'index.html')
     page.locator('nav.bd-links a', has_text='methods.tread').first.click()          # the sidebar
