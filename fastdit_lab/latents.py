@@ -17,7 +17,7 @@ from .data import DATASETS, IMAGE_EXTS, ImageDataset, center_crop
 
 # %% auto #0
 __all__ = ['FORMAT', 'load_vae', 'tiny_vae', 'ImageFiles', 'vae_fingerprint', 'encode_plan', 'encode_dataset', 'LatentDataset',
-           'latent_folder']
+           'write_random_latents', 'latent_folder']
 
 # %% ../nbs/06a_latents.ipynb #0184aab8
 def _autoencoder_kl():
@@ -168,7 +168,14 @@ def _sums(m:np.ndarray) -> np.ndarray:
     return np.stack([mu.sum((0, 2, 3)), (mu ** 2).sum((0, 2, 3)), np.exp(lv).sum((0, 2, 3))])
 
 # %% ../nbs/06a_latents.ipynb #ef4ba126
-def _finalize(out:Path, plan:dict, dataset, vae, arrays:dict):
+def _vae_meta(vae, plan:dict) -> dict:
+    "What `meta.json` records of the VAE that encoded a folder (`decode_for_display` loads it by name)."
+    return dict(name=getattr(vae.config, '_name_or_path', None) or type(vae).__name__, cls=type(vae).__name__,
+                in_channels=vae.config.in_channels, latent_channels=plan['latent_shape'][0],
+                block_out_channels=list(vae.config.block_out_channels),
+                down_factor=plan['image_shape'][-1] // plan['latent_shape'][-1], scaling_factor=vae.config.scaling_factor)
+
+def _finalize(out:Path, plan:dict, dataset, vae_meta:dict, arrays:dict):
     "Rank 0, once every shard is on disk: add up the shard statistics and write `meta.json` (last)."
     missing = [k for k in range(_n_shards(plan)) if not _marker(out, k).exists()]
     check(not missing, f'{len(missing)} of {_n_shards(plan)} shards of {out} are not encoded (a process stopped early); '
@@ -184,10 +191,7 @@ def _finalize(out:Path, plan:dict, dataset, vae, arrays:dict):
                 channel_mean=(s * (mean_mu - shift)).tolist(),
                 channel_std=(s * np.sqrt(np.maximum(var_mu, 0) + mean_var)).tolist(),
                 channel_std_posterior_mean=(s * np.sqrt(np.maximum(var_mu, 0))).tolist(),
-                vae=dict(name=getattr(vae.config, '_name_or_path', None) or type(vae).__name__, cls=type(vae).__name__,
-                         in_channels=vae.config.in_channels, latent_channels=c,
-                         block_out_channels=list(vae.config.block_out_channels),
-                         down_factor=plan['image_shape'][-1] // w, scaling_factor=vae.config.scaling_factor),
+                vae=vae_meta,
                 classes=list(getattr(dataset, 'classes', None) or []), plan=plan,
                 created_by=f'fastdit_lab {fastdit_lab.__version__}')
     for a in arrays.values(): a.flush()
@@ -238,7 +242,7 @@ def encode_dataset(dataset, vae, out_dir, batch_size:int=64, flip:bool=True, dev
     bar.close()
     sync()
     if rank == 0:
-        _finalize(out, plan, dataset, vae, arrays)
+        _finalize(out, plan, dataset, _vae_meta(vae, plan), arrays)
         if progress: print(f'[fastdit] {name}: {plan["count"]} images encoded into {out} ({len(todo)} of '
                            f'{_n_shards(plan)} shards this run, {time.time() - t0:.0f} s)', flush=True)
     sync()
@@ -294,11 +298,12 @@ class LatentDataset(ImageDataset):
     def __getstate__(self): return {**self.__dict__, '_arrays': None, '_vae': None}
     def __len__(self): return self.meta['count']
 
-    def latent(self, i:int, flipped:bool=False) -> torch.Tensor:
-        "Normalised latent [c, h, w] of item `i` (of its `flipped` variant), sampled or mean per `posterior`."
+    def latent(self, i:int, flipped:bool=False, noise:torch.Tensor|None=None) -> torch.Tensor:
+        "Normalised latent [c, h, w] of item `i` (of its `flipped` variant), sampled (with `noise` if given) or mean per `posterior`."
         arr = self._open()['moments_flip.npy' if flipped else 'moments.npy']
         mu, logvar = torch.from_numpy(np.asarray(arr[i], dtype=np.float32)).chunk(2)
-        z = mu if self.posterior == 'mean' else mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        eps = torch.randn_like(mu) if noise is None and self.posterior == 'sample' else noise
+        z = mu if self.posterior == 'mean' else mu + torch.exp(0.5 * logvar) * eps
         return z * self.a + self.b
 
     def __getitem__(self, i):
@@ -332,17 +337,60 @@ def decode_for_display(self:LatentDataset, z) -> torch.Tensor:
 
 # %% ../nbs/06a_latents.ipynb #c8d2f3b5
 @patch
-def __getitems__(self:LatentDataset, idx) -> list:
-    "Items `idx` as `__getitem__` makes them, with one read per array and one draw for the batch (a DataLoader's fetch)."
+def fetch(self:LatentDataset, idx, generator:torch.Generator|None=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "Items `idx` as a batch `(z [B, c, h, w], y [B])`: one sorted read per array; item j's flip and noise are draw j of `generator`."
     arrs, idx = self._open(), np.asarray(idx, dtype=np.int64)
-    flipped = (torch.rand(len(idx)) < 0.5).numpy() if self.flip else np.zeros(len(idx), dtype=bool)
-    m = np.empty((len(idx), *arrs['moments.npy'].shape[1:]), dtype=np.float32)
+    B, (c, h, w) = len(idx), self.image_shape
+    flipped = (torch.rand(B, generator=generator) < 0.5).numpy() if self.flip else np.zeros(B, dtype=bool)
+    src = arrs['moments.npy']
+    m = np.empty((B, 2 * c, h, w), dtype=src.dtype)                   # the stored dtype: torch widens it faster
+    order = np.argsort(idx, kind='stable')                              # ascending offsets into the memory map
     for f, sel in (('moments.npy', ~flipped), ('moments_flip.npy', flipped)):
-        if sel.any(): m[sel] = arrs[f][idx[sel]]
-    mu, logvar = torch.from_numpy(m).chunk(2, dim=1)                                    # (B, c, h, w) each
+        rows = order[sel[order]]
+        if len(rows): m[rows] = arrs[f][idx[rows]]
+    mu, logvar = torch.from_numpy(m).float().chunk(2, dim=1)            # (B, c, h, w) views of one fresh buffer
     if self.posterior == 'mean': z = mu * self.a
-    else: z = torch.randn_like(mu).mul_(logvar.mul_(0.5).exp_()).add_(mu).mul_(self.a)   # in place: no temporaries
-    return list(zip(z.add_(self.b).unbind(0), arrs['labels.npy'][idx].tolist()))
+    else:                                           # mu + sigma * eps, in place on eps and logvar: no temporaries
+        z = torch.randn(B, c, h, w, generator=generator).mul_(logvar.mul_(0.5).exp_()).add_(mu).mul_(self.a)
+    return z.add_(self.b), torch.from_numpy(arrs['labels.npy'][idx])
+
+@patch
+def __getitems__(self:LatentDataset, idx) -> list:
+    "Items `idx` as a list of `(z, y)` from one `fetch` (what a DataLoader over the items calls; global RNG)."
+    z, y = self.fetch(idx)
+    return list(zip(z.unbind(0), y.tolist()))
+
+# %% ../nbs/06a_latents.ipynb #7cb14190
+def write_random_latents(out_dir, n:int, latent_shape=(4, 32, 32), num_classes:int=1000, flip:bool=True,
+                         dtype:str='float16', scaling_factor:float=0.18215, seed:int=0, shard_size:int=1024) -> Path:
+    "A latent folder in `encode_dataset`'s format holding `n` random moments: what readers are measured on, in seconds."
+    out = Path(out_dir).expanduser().absolute()
+    check(_existing(out)[0] == 'new', f'{out} exists and is not empty; choose a new or empty folder.')
+    (c, h, w), name = latent_shape, f'random{n}'
+    plan = dict(format=FORMAT, dataset=name, source=f'{name}:seed={seed}', count=n, image_shape=[3, 8 * h, 8 * w],
+                latent_shape=[c, h, w], flip=flip, dtype=dtype, shard_size=shard_size,
+                scaling_factor=float(scaling_factor), shift_factor=0.0, vae_sha1='none: random moments')
+    check(n > 0 and dtype in ('float16', 'float32'), f'Need n > 0 and dtype float16 or float32, got {n}, {dtype!r}.')
+    (out / 'shards').mkdir(parents=True)
+    arrays = _open_arrays(out, plan, create=True)
+    for k in range(_n_shards(plan)):                    # each shard from its own generator: the same at any size
+        r, rng = _shard_range(plan, k), np.random.default_rng([seed, k])
+        mu = rng.standard_normal((len(r), c, h, w), dtype=np.float32) / scaling_factor    # unit variance once scaled
+        logvar = rng.uniform(-12, -4, (len(r), c, h, w)).astype(np.float32)              # SD-VAE-like posteriors
+        m = np.concatenate([mu, logvar], 1).astype(dtype)
+        arrays['moments'][r.start:r.stop] = m
+        if flip: arrays['moments_flip'][r.start:r.stop] = m[..., ::-1]
+        arrays['labels'][r.start:r.stop] = rng.integers(0, num_classes, len(r))
+        sums = _sums(np.concatenate([m, m[..., ::-1]]) if flip else m)
+        atomic_write(_marker(out, k), json.dumps(dict(shard=k, count=len(r), sums=sums.tolist())))
+    vae = dict(name='none (random moments)', cls=None, in_channels=3, latent_channels=c, block_out_channels=[],
+               down_factor=8, scaling_factor=float(scaling_factor))
+    _finalize(out, plan, _Classes(num_classes), vae, arrays)
+    return out
+
+class _Classes:
+    "What `_finalize` reads of a dataset: its class count (random latents have no class names)."
+    def __init__(self, num_classes:int): self.num_classes, self.classes = num_classes, []
 
 # %% ../nbs/06a_latents.ipynb #7875d134
 def latent_folder(data_dir, train:bool=True) -> Path:
