@@ -46,7 +46,7 @@ class TrainConfig:
     image_size: int|None = None              # resize to this size; None keeps the dataset's own
     hflip: bool|None = None                  # random horizontal flips; None = the dataset's default
     data_std: float|None = None              # FasterDiT data-std modulation: train on data rescaled to this std
-    num_workers: int = 0                     # DataLoader workers (0 keeps resumes bit-exact)
+    num_workers: int = 0                     # loader workers building batches (any number resumes bit-exactly)
     # --- optimisation (DiT: AdamW 1e-4, wd 0, batch 256, no warm-up, no clipping)
     steps: int = 10_000                      # optimizer steps in total
     batch_size: int = 256                    # global batch over all processes

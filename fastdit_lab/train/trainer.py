@@ -12,7 +12,7 @@ import torch
 from fastcore.basics import patch
 from .. import __version__
 from ..core import check, rng_state, set_rng_state, seed_everything
-from ..data import EpochSampler, default_hflip, make_dataset
+from ..data import EpochSampler, default_hflip, make_dataset, make_loader
 from .. import latents as _latents      # registers the 'latents' dataset (that module builds on data)
 from ..diffusion.sampling import sample
 from ..models.dit import inference_plan
@@ -286,12 +286,9 @@ def batches(self:Trainer):
     acc, cfg = self.accelerator, self.cfg
     sampler = EpochSampler(len(self.dataset), cfg.batch_size // acc.num_processes, acc.process_index, acc.num_processes,
                            cfg.seed, self.step)
-    # its own generator: a DataLoader otherwise draws its worker seed from the global RNG, which would make a
-    # resumed run (one more DataLoader) diverge from an uninterrupted one
-    g = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + self.step)
-    dl = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
-                                     pin_memory=self.device.type == 'cuda', persistent_workers=cfg.num_workers > 0)
-    for x, y in dl: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+    # every batch's randomness comes from (seed, rank, step): a resumed run reads the batches an uninterrupted one
+    # reads, with any number of workers, and the training RNG is not touched by the data
+    return make_loader(self.dataset, sampler, self.device, cfg.num_workers, seed=cfg.seed)
 
 # %% ../../nbs/10_train.trainer.ipynb #2d3e7851
 def _local(t:torch.Tensor) -> torch.Tensor:
