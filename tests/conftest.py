@@ -59,9 +59,9 @@ def wait_until(cond, timeout:float, what:str, every:float=0.1):
         if time.monotonic() > deadline: pytest.fail(f'{what} did not happen within {timeout:.0f} s')
         time.sleep(every)
 
-# The reference run: a tiny SiT run trained once per session through the command line, uninterrupted. The crash
-# test compares its killed-and-resumed run with it bit for bit; the CLI tests sample and evaluate it.
-REFERENCE_STEPS, REFERENCE_CKPT = 60, 5
+# The reference run: a tiny SiT run trained once per session through the command line, for the CLI tests (the
+# fault-sequence test kills, damages and resumes a run against its own uninterrupted one).
+REFERENCE_STEPS, REFERENCE_CKPT = 12, 6
 REFERENCE_ARGS = ['train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', '16', '--steps', REFERENCE_STEPS,
                   '--batch-size', 8, '--log-every', 1, '--ckpt-every', REFERENCE_CKPT, '--sample-n', 10,
                   '--sample-steps', 2, '--hflip']

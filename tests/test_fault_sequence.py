@@ -150,7 +150,9 @@ def test_random_faults_never_lose_the_run(tmp_path):
         if kind == 'term' and p.exitcode == 75:
             assert after[0] == seen[-1], (after, seen)             # pre-emption: its own checkpoint, nothing lost
         else: assert p.exitcode in (0, -signal.SIGKILL), (p.exitcode, text[-2000:])
-        if seen: kill_lost.append(max(0, seen[-1] - (after[:1] or [0])[0]))
+        if seen:                                                   # a kill loses at most one checkpoint interval
+            kill_lost.append(max(0, seen[-1] - (after[:1] or [0])[0]))
+            assert kill_lost[-1] <= CKPT, f'{kind} at step {seen[-1]} lost {kill_lost[-1]} steps (newest good: {after[:1]})'
         print(f'{time.monotonic() - t0:6.1f} s  {kind} ({mode}) at step {seen[-1] if seen else "start-up"}: exit {p.exitcode}', flush=True)
         events.append(f'{kind} ({mode}) at step {seen[-1] if seen else "start-up"}: exit {p.exitcode}')
         if (run / 'store.sqlite').exists():                        # at most once each, all on the one trajectory

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 import torch
+from fastcore.basics import patch
 import torch.nn.functional as F
 from ..core import METHODS_HINT, Aux, Capabilities, FastditError, Registry, check
 from .process import NoiseProcess, DDPM, Flow, EDM, Cosine, DiscreteTerms, bcast
@@ -115,28 +116,6 @@ class Objective:
         snr = torch.exp(self.process.logsnr(t)).float()
         return self.weighting(snr, self.error_factor(t).float())
 
-    def loss(self, model, x0, y, t, noise, plan=None, step:int=0) -> dict:
-        "Per-sample losses [B] at training `step`: `loss` (total), `mse`, one entry per extra term, and `aux`."
-        x0 = x0 * self.data_scale if self.data_scale != 1.0 else x0
-        x_t = self.process.add_noise(x0, noise, t)
-        total, terms, out, pred, target, aux = self.denoising_loss(model, x0, x_t, y, t, noise, plan)
-        ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model, self, step)
-        for term in self.terms:
-            v = term(ctx); terms[term.name] = v; total = total + term.weight * v
-        terms.update(aux.metrics)                       # per-sample diagnostics a plan wants logged (not in the loss)
-        return dict(loss=total, **terms, aux=aux)
-
-    def denoising_loss(self, model, x0, x_t, y, t, noise, plan=None):
-        "The objective's own per-sample loss at `x_t` (weighted MSE + its extras), without the extra terms."
-        out, aux = self.forward(model, x_t, t, y, plan)
-        check(out.shape[1] >= x0.shape[1], f'The model outputs {out.shape[1]} channels but the data has {x0.shape[1]}.')
-        pred, target = self.predict(out, x_t, t), self.target(x0, noise, t)
-        mse = per_sample_mean((pred[self.pred_key].float() - target.float()) ** 2, aux)
-        terms = dict(mse=mse)
-        total = self.sample_weight(t).to(mse.device) * mse
-        total = total + self.extra_losses(out, pred, x0, x_t, t, aux, terms)
-        return total, terms, out, pred, target, aux
-
     def extra_losses(self, out, pred, x0, x_t, t, aux, terms): return 0.0
     def train_flops(self, model, plan=None, aux=None) -> float:
         "FLOPs per sample of a training step: the model's forward and backward under `plan` (`model.flops`), and the terms'."
@@ -146,6 +125,31 @@ class Objective:
                     terms=[tm.spec() for tm in self.terms], data_scale=self.data_scale)
 
 OBJECTIVES = Registry('objective')
+
+# %% ../../nbs/03_diffusion.objectives.ipynb #8b02f15b
+@patch
+def loss(self:Objective, model, x0, y, t, noise, plan=None, step:int=0) -> dict:
+    "Per-sample losses [B] at training `step`: `loss` (total), `mse`, one entry per extra term, and `aux`."
+    x0 = x0 * self.data_scale if self.data_scale != 1.0 else x0
+    x_t = self.process.add_noise(x0, noise, t)
+    total, terms, out, pred, target, aux = self.denoising_loss(model, x0, x_t, y, t, noise, plan)
+    ctx = LossContext(self.process, x0, y, t, noise, x_t, out, pred, target, aux, model, self, step)
+    for term in self.terms:
+        v = term(ctx); terms[term.name] = v; total = total + term.weight * v
+    terms.update(aux.metrics)                       # per-sample diagnostics a plan wants logged (not in the loss)
+    return dict(loss=total, **terms, aux=aux)
+
+@patch
+def denoising_loss(self:Objective, model, x0, x_t, y, t, noise, plan=None):
+    "The objective's own per-sample loss at `x_t` (weighted MSE + its extras), without the extra terms."
+    out, aux = self.forward(model, x_t, t, y, plan)
+    check(out.shape[1] >= x0.shape[1], f'The model outputs {out.shape[1]} channels but the data has {x0.shape[1]}.')
+    pred, target = self.predict(out, x_t, t), self.target(x0, noise, t)
+    mse = per_sample_mean((pred[self.pred_key].float() - target.float()) ** 2, aux)
+    terms = dict(mse=mse)
+    total = self.sample_weight(t).to(mse.device) * mse
+    total = total + self.extra_losses(out, pred, x0, x_t, t, aux, terms)
+    return total, terms, out, pred, target, aux
 
 # %% ../../nbs/03_diffusion.objectives.ipynb #edee9336
 def normal_kl(mean1, logvar1, mean2, logvar2):

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_file, load_file
-from ..core import FastditError, check
+from ..core import FastditError, check, seed_everything, set_rng_state
 
 # %% auto #0
 __all__ = ['to_safe', 'save_checkpoint', 'checkpoint_step', 'list_checkpoints', 'prune_checkpoints', 'set_aside', 'clean_partial',
            'CorruptCheckpoint', 'load_checkpoint', 'newest_good', 'DamagedCheckpointWarning', 'warn_skipped',
-           'load_latest', 'is_sharded', 'model_state_dict', 'load_model_state_dict', 'optimizer_state_dict',
-           'load_optimizer_state_dict', 'prepare_keeping_state', 'load_initial_weights']
+           'load_latest', 'rotate_checkpoints', 'set_aside_from', 'restore_rng', 'is_sharded', 'model_state_dict',
+           'load_model_state_dict', 'optimizer_state_dict', 'load_optimizer_state_dict', 'prepare_keeping_state',
+           'load_initial_weights']
 
 # %% ../../nbs/08_train.checkpoint.ipynb #8fa495bb
 def _sha256(path, chunk=1 << 22) -> str:
@@ -162,6 +163,28 @@ def load_latest(folder, map_location='cpu') -> dict|None:
     ck, skipped = newest_good(folder, map_location)
     warn_skipped(skipped, ck)
     return ck
+
+# %% ../../nbs/08_train.checkpoint.ipynb #c22ce040
+def rotate_checkpoints(folder, keep:int, last_finite:int, confirmed:int=-1, write:bool=True) -> int:
+    "Keep the `keep` newest checkpoints and the newest confirmed one (a finite step ran from it: at or before `last_finite`, else `confirmed`); -> its step."
+    ran = [checkpoint_step(c) for c in list_checkpoints(folder) if checkpoint_step(c) <= last_finite]
+    confirmed = max(ran[:1] + [confirmed])
+    if write: prune_checkpoints(folder, keep, protect=[confirmed])      # on one process; every process gets the step
+    return confirmed
+
+def set_aside_from(folder, step:int, why:str, write:bool=True) -> list[Path]:
+    "Set aside the checkpoints of `step` and later (`write`: on this process), as `why`; -> their folders as they were."
+    gone = [c for c in list_checkpoints(folder) if checkpoint_step(c) >= step]
+    if write:
+        for c in gone: set_aside(c, why)
+    return gone
+
+def restore_rng(rng_per_rank:list, rank:int, num_processes:int, seed:int):
+    "This rank's RNG state from a checkpoint's `rng_per_rank`; written by another number of processes: a warning, and `seed`."
+    if len(rng_per_rank) == num_processes: return set_rng_state(rng_per_rank[rank])
+    warnings.warn(f'Checkpoint was written by {len(rng_per_rank)} processes, resuming on {num_processes}: '
+                  'training continues correctly but not bit-identically.')
+    seed_everything(seed)
 
 # %% ../../nbs/08_train.checkpoint.ipynb #6b3b0e50
 def is_sharded(net:torch.nn.Module) -> bool:

@@ -21,8 +21,8 @@ from ..models.dit import MODELS, PLANS, build_plan, make_model
 
 # %% auto #0
 __all__ = ['STAGE_FIELDS', 'RECIPES', 'TrainConfig', 'validate', 'stage_start', 'stage_config', 'with_change', 'stage_steps',
-           'register_recipe', 'resolve_config', 'load_config', 'load_history', 'spec_of', 'build_components',
-           'check_sampling']
+           'stage_summary', 'register_recipe', 'resolve_config', 'load_config', 'load_history', 'spec_of',
+           'build_components', 'check_sampling']
 
 # %% ../../nbs/09_train.config.ipynb #af8bd4e9
 @dataclass
@@ -125,6 +125,7 @@ def validate(cfg:TrainConfig) -> TrainConfig:
               f'got {ch} (the trainer writes them; fix config.json or start a new run).')
     return cfg
 
+# %% ../../nbs/09_train.config.ipynb #e44ec1fc
 def stage_start(stage:dict, steps:int) -> int:
     "The step a stage starts at: `at_step`; `steps + at_step` when negative (the last |at_step| steps); a fraction of `steps`."
     a = stage['at_step']
@@ -147,6 +148,11 @@ def with_change(cfg:TrainConfig, step:int, **fields) -> TrainConfig:
 def stage_steps(cfg:TrainConfig) -> list[int]:
     "The steps at which the config in force changes (stages and changes), sorted."
     return sorted({stage_start(s, cfg.steps) for s in cfg.stages} | {c['at_step'] for c in cfg.changes})
+
+def stage_summary(cfg:TrainConfig, step:int) -> str:
+    "What the stages and changes that start at `step` set, as `field=value, …` (what the trainer says on entering them)."
+    parts = [s for s in cfg.stages if stage_start(s, cfg.steps) == step] + [c for c in cfg.changes if c['at_step'] == step]
+    return ', '.join(f'{k}={v}' for s in parts for k, v in s.items() if k != 'at_step')
 
 STAGE_FIELDS = {'plan', 'lr', 'losses', 'objective', 'sampler', 'weighting', 'label_dropout', 'mixed_precision',
                 'ema_decay', 'grad_clip'}

@@ -6,12 +6,13 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.health.html.md"""
 
 # %% ../../nbs/09e_train.health.ipynb #518df2c5
 from __future__ import annotations
+import contextlib, signal, threading
 from types import SimpleNamespace
 import torch
 from ..core import FastditError
 
 # %% auto #0
-__all__ = ['Health', 'NonFiniteStop', 'blowup', 'nonfinite_stop']
+__all__ = ['Health', 'NonFiniteStop', 'blowup', 'nonfinite_stop', 'local_part', 'all_finite', 'StopRequests']
 
 # %% ../../nbs/09e_train.health.ipynb #c2b0c008
 class Health:
@@ -56,3 +57,45 @@ def nonfinite_stop(h:SimpleNamespace, step:int, first:int, good:dict|None, set_a
     return NonFiniteStop(f'Training stopped at step {step}: {what}, from step {first} on. The last good checkpoint is '
                          f'{good["path"]} (kept{aside}); resume from it with {fix}, e.g. --lr {lr / 10:.3g} (the same '
                          f'command with it), or let the trainer roll back by itself: --nonfinite-retries 3.')
+
+# %% ../../nbs/09e_train.health.ipynb #6431ff16
+def local_part(t:torch.Tensor) -> torch.Tensor:
+    "This rank's part of `t`: a DTensor's local shard (FSDP2), else `t`."
+    if torch.distributed.is_available():
+        from torch.distributed.tensor import DTensor
+        if isinstance(t, DTensor): return t.to_local()
+    return t
+
+def all_finite(tensors, accelerator=None) -> bool:
+    "Whether every one of `tensors` is finite: one read from the device; with a sharding `accelerator`, over all ranks."
+    bad = torch.stack([~torch.isfinite(local_part(t.detach())).all() for t in tensors]).sum()
+    if accelerator is not None: bad = accelerator.reduce(bad, 'sum')       # each rank holds only its shards
+    return int(bad) == 0
+
+# %% ../../nbs/09e_train.health.ipynb #7cbc3b43
+class StopRequests:
+    "Why a run should stop before its last step: `ask()` (from any thread), SIGTERM (a pre-emption), the time budget."
+    def __init__(self): self.asked = self.preempted = False
+
+    def ask(self, preempted:bool=False):
+        "Stop after the current step (safe from another thread or a signal handler)."
+        self.asked, self.preempted = True, self.preempted or preempted
+
+    def reason(self, out_of_time:bool=False, accelerator=None) -> str|None:
+        "'preempted', 'stopped', 'time budget' or None; with `accelerator`, any process's reason holds for all of them."
+        asked = [self.asked, out_of_time, self.preempted]
+        if accelerator is not None:
+            t = torch.tensor(asked, device=accelerator.device, dtype=torch.float32)
+            asked = (accelerator.reduce(t, 'sum') > 0).tolist()
+        stop, out_of_time, preempted = asked
+        if not (stop or out_of_time): return None
+        return 'preempted' if preempted else 'stopped' if stop else 'time budget'
+
+    @contextlib.contextmanager
+    def on_sigterm(self, handle:bool=True):
+        "While the block runs, SIGTERM asks for a pre-empted stop (`handle`: only the main process of the main thread can)."
+        handle = handle and threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGTERM, lambda *_: self.ask(preempted=True)) if handle else None
+        try: yield self
+        finally:
+            if old is not None: signal.signal(signal.SIGTERM, old)

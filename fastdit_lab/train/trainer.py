@@ -6,24 +6,24 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/train.trainer.html.md"""
 
 # %% ../../nbs/10_train.trainer.ipynb #8eeaec11
 from __future__ import annotations
-import contextlib, dataclasses, json, math, signal, sys, threading, time, warnings
+import dataclasses, json, math, sys, threading, time
 from pathlib import Path
 import torch
 from fastcore.basics import patch
 from .. import __version__
-from ..core import check, rng_state, set_rng_state, seed_everything
+from ..core import check, rng_state, seed_everything
 from ..data import EpochSampler, default_hflip, make_dataset, make_loader
 from .. import latents as _latents      # registers the 'latents' dataset (that module builds on data)
 from ..diffusion.sampling import sample
 from ..models.dit import inference_plan
-from .checkpoint import (checkpoint_step, list_checkpoints, load_initial_weights, load_model_state_dict,
-                                          load_optimizer_state_dict, model_state_dict, newest_good, optimizer_state_dict,
-                                          prepare_keeping_state, prune_checkpoints, save_checkpoint, set_aside)
+from .checkpoint import (load_initial_weights, load_model_state_dict, load_optimizer_state_dict,
+                                          model_state_dict, newest_good, optimizer_state_dict, prepare_keeping_state,
+                                          restore_rng, rotate_checkpoints, save_checkpoint, set_aside_from)
 from .config import (TrainConfig, build_components, check_sampling, resolve_config, stage_config,
-                                      stage_start, stage_steps, validate, with_change)
+                                      stage_steps, stage_summary, validate, with_change)
 from .defaults import run_callbacks
 from .ema import EMA
-from .health import Health, blowup, nonfinite_stop
+from .health import Health, StopRequests, all_finite, blowup, nonfinite_stop
 from .run import misfit, open_run
 
 # %% auto #0
@@ -189,6 +189,7 @@ def build(self:Trainer, callbacks:list):
     seed_everything(cfg.seed * 1000 + acc.process_index)   # then each rank its own noise and timesteps
     self.opt = make_optimizer(self.net, cfg, self.device)
     self.step, self.nonfinite_total, self.train_seconds, self.stage, self.saved_step = 0, 0, 0.0, None, None
+    self.stops, self.stop_reason = StopRequests(), None
     if ck is not None:
         self.load_state(ck); self.say(f'resumed {self.run_dir} at step {self.step} from {ck["path"].name}')
     check_sampling(cfg, self.dataset.image_shape, self.dataset.num_classes, self.net.out_channels)
@@ -231,10 +232,7 @@ def _apply_stage(self:Trainer, step:int, force:bool=False):
     self.sampler.load_state_dict(sampler_state)
     self.active = sc
     if self.net.y_embedder is not None: self.net.y_embedder.dropout_prob = sc.label_dropout
-    if key is not None:
-        parts = [s for s in self.cfg.stages if stage_start(s, self.cfg.steps) == key]
-        parts += [c for c in self.cfg.changes if c['at_step'] == key]
-        self.say(f'stage from step {key}: ' + ', '.join(f'{k}={v}' for s in parts for k, v in s.items() if k != 'at_step'))
+    if key is not None: self.say(f'stage from step {key}: {stage_summary(self.cfg, key)}')
 
 # %% ../../nbs/10_train.trainer.ipynb #442c0027
 @patch
@@ -252,12 +250,7 @@ def load_state(self:Trainer, ck:dict):
     for cb in self.callbacks: cb.load_state_dict(st.get('callbacks', {}).get(type(cb).__name__, {}))
     self.step = self.saved_step = ck['step']
     self.nonfinite_total, self.train_seconds = st['nonfinite_total'], st.get('train_seconds', 0.0)
-    rngs = st['rng_per_rank']
-    if len(rngs) == acc.num_processes: set_rng_state(rngs[acc.process_index])
-    else:
-        warnings.warn(f'Checkpoint was written by {len(rngs)} processes, resuming on {acc.num_processes}: '
-                      'training continues correctly but not bit-identically.')
-        seed_everything(self.cfg.seed * 1000 + self.step * 7 + acc.process_index)
+    restore_rng(st['rng_per_rank'], acc.process_index, acc.num_processes, self.cfg.seed * 1000 + self.step * 7 + acc.process_index)
 
 # %% ../../nbs/10_train.trainer.ipynb #05071a3a
 @patch
@@ -298,13 +291,6 @@ def _local(t:torch.Tensor) -> torch.Tensor:
         if isinstance(t, DTensor): return t.full_tensor()
     return t
 
-def _here(t:torch.Tensor) -> torch.Tensor:
-    "This rank's part of `t`: a DTensor's local shard, else `t`."
-    if torch.distributed.is_available():
-        from torch.distributed.tensor import DTensor
-        if isinstance(t, DTensor): return t.to_local()
-    return t
-
 def step_unless_nonfinite(opt, finite:torch.Tensor):
     "`opt.step()`, skipped on the device where `finite` is False: a fused optimizer's `found_inf`, as AMP's GradScaler sets it."
     from accelerate.optimizer import AcceleratedOptimizer
@@ -342,27 +328,18 @@ def train_step(self:Trainer, x, y) -> torch.Tensor:
 
 # %% ../../nbs/10_train.trainer.ipynb #bf82ca33
 @patch
-def weights_finite(self:Trainer) -> bool:
-    "Whether every weight and EMA weight is finite (one read from the device; a collective when sharded)."
-    ts = [_here(p.detach()) for p in self.net.parameters()] + (self.ema.shards or list(self.ema.model.parameters()))
-    bad = torch.stack([~torch.isfinite(t).all() for t in ts]).sum()
-    if self.sharded: bad = self.accelerator.reduce(bad, 'sum')
-    return int(bad) == 0
-
-@patch
 def prune(self:Trainer):
     "Rotate the checkpoints: keep the `keep_ckpts` newest and `confirmed`, the newest one a finite step ran from."
-    ckdir, last = self.run_dir / 'checkpoints', self.health.read(self.step).last_finite
-    ran = [checkpoint_step(c) for c in list_checkpoints(ckdir) if checkpoint_step(c) <= last]
-    self.confirmed = max(ran[:1] + [self.confirmed])
-    if self.is_main: prune_checkpoints(ckdir, self.cfg.keep_ckpts, protect=[self.confirmed])
+    self.confirmed = rotate_checkpoints(self.run_dir / 'checkpoints', self.cfg.keep_ckpts, self.health.read(self.step).last_finite,
+                                        self.confirmed, write=self.is_main)
 
 @patch
 def save(self:Trainer) -> Path|None:
     "Write a checkpoint of this step if it is good: every rank takes part (gathering sharded state), the main one writes."
     from accelerate.utils import gather_object
     acc, h = self.accelerator, self.health.read(self.step)
-    if h.run or not self.weights_finite():
+    weights_now = [*self.net.parameters(), *(self.ema.shards or self.ema.model.parameters())]
+    if h.run or not all_finite(weights_now, self.accelerator if self.sharded else None):
         why = f'the last {h.run} steps were not finite' if h.run else 'the weights are not finite'
         self.warn(f'no checkpoint at step {self.step}: {why}'); return None
     rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
@@ -384,8 +361,8 @@ def save(self:Trainer) -> Path|None:
 @patch
 def fit(self:Trainer):
     "Train until `cfg.steps` (or the time budget, SIGTERM, `stop()`); checkpoints on the way and at the end."
-    self._stop = self._preempted = False; self.stop_reason = None
-    with _sigterm_stops(self):
+    self.stops, self.stop_reason = StopRequests(), None
+    with self.stops.on_sigterm(self.is_main):
         for cb in self.callbacks: cb.before_fit(self)
         batches = self.batches()
         try:
@@ -413,14 +390,10 @@ def at_boundary(self:Trainer) -> bool:
 @patch
 def should_stop(self:Trainer) -> bool:
     "Whether to stop for `stop()`, SIGTERM or the time budget: one process decides each step, several at log steps."
-    acc, budget = self.accelerator, self.cfg.time_budget_s
-    asked = [self._stop, bool(budget and self.train_seconds >= budget), self._preempted]
-    if acc.num_processes > 1:                            # any rank's reason stops all of them, at the same step
-        if self.step % self.cfg.log_every: return False
-        asked = (acc.reduce(torch.tensor(asked, device=self.device, dtype=torch.float32), 'sum') > 0).tolist()
-    stop, out_of_time, preempted = asked
-    if not (stop or out_of_time): return False
-    self.stop_reason = 'preempted' if preempted else 'stopped' if stop else 'time budget'
+    several, budget = self.accelerator.num_processes > 1, self.cfg.time_budget_s
+    if several and self.step % self.cfg.log_every: return False          # they agree in a collective: at log steps
+    self.stop_reason = self.stops.reason(bool(budget and self.train_seconds >= budget), self.accelerator if several else None)
+    if self.stop_reason is None: return False
     self.say(f'stopping at step {self.step}' + {'preempted': ' (SIGTERM: pre-empted; the same command resumes it)',
                                                'time budget': ' (time budget reached)'}.get(self.stop_reason, ''))
     return True
@@ -428,16 +401,7 @@ def should_stop(self:Trainer) -> bool:
 @patch
 def stop(self:Trainer, preempted:bool=False):
     "Ask `fit` to finish the current step, checkpoint and return (safe to call from another thread)."
-    self._stop = True; self._preempted = self._preempted or preempted
-
-@contextlib.contextmanager
-def _sigterm_stops(tr:Trainer):
-    "SIGTERM asks `tr` to stop after its step, while the block runs (handlers exist only on the main thread)."
-    handle = tr.is_main and threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, lambda *_: tr.stop(preempted=True)) if handle else None
-    try: yield
-    finally:
-        if old is not None: signal.signal(signal.SIGTERM, old)
+    self.stops.ask(preempted)
 
 # %% ../../nbs/10_train.trainer.ipynb #c2b0c011
 @patch
@@ -447,9 +411,7 @@ def check_nonfinite(self:Trainer) -> bool:
     if h.run < self.cfg.max_nonfinite: return False
     ckdir, first = self.run_dir / 'checkpoints', h.last_finite + 1
     # written since the last finite step (and no finite step ran from them since): their weights are those that blew up
-    gone = [c for c in list_checkpoints(ckdir) if checkpoint_step(c) >= first and checkpoint_step(c) > self.confirmed]
-    if self.is_main:
-        for c in gone: set_aside(c, 'nonfinite')
+    gone = set_aside_from(ckdir, max(first, self.confirmed + 1), 'nonfinite', write=self.is_main)
     self.accelerator.wait_for_everyone()
     good, _ = newest_good(ckdir)
     lr = stage_config(self.cfg, first).lr
