@@ -80,9 +80,9 @@ class LogCallback(Callback):
             from tqdm import tqdm
             self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, unit='step', dynamic_ncols=True, desc=tr.run_dir.name)
         set_status(tr, 'training')
-        self.ratios_stage = ()                           # not logged in this fit yet (a stage key is an int or None)
+        self.ratios_stage, self.ratios = (), {}          # none noted in this fit yet (a stage key is an int or None)
     def after_loss(self, tr):
-        if tr.stage != self.ratios_stage: self.log_flop_ratios(tr)     # a fit's first step, and each new stage
+        if tr.stage != self.ratios_stage: self.note_flop_ratios(tr)    # a fit's first step, and each new stage
         for k, v in tr.res.items():
             if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
         u = tr.process.u_of_t(tr.t.detach()).double().to(tr.device)
@@ -111,6 +111,7 @@ def log(self:LogCallback, tr):
            'sys/mfu': run_image_flops(tr) * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
            'sys/mem_gb': memory_gb(tr.device), 'sys/nonfinite_total': float(tr.health.read(tr.step).total),
            'sys/train_seconds': tr.train_seconds}
+    row.update(self.ratios); self.ratios = {}            # the FLOP ratios, in the first row of a fit and of a stage
     hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
     if tr.store is not None:
         tr.store.log_scalars(tr.step, **row)
@@ -151,13 +152,10 @@ def run_flop_ratios(tr) -> dict:
     return flop_ratios(tr.net, tr.objective, tr.plan, sampling_aux(tr), tr.sampler, tr.cfg.batch_size // tr.accelerator.num_processes)
 
 @patch
-def log_flop_ratios(self:LogCallback, tr):
-    "Write the stage's `run_flop_ratios` at this step, on rank 0: `sys/flop_ratio_train`, `sys/flop_ratio_sampling`."
+def note_flop_ratios(self:LogCallback, tr):
+    "Hold the stage's `run_flop_ratios` for the next log row: `sys/flop_ratio_train`, `sys/flop_ratio_sampling`."
     self.ratios_stage = tr.stage
-    if not tr.is_main: return
-    row = {f'sys/flop_ratio_{k}': v for k, v in run_flop_ratios(tr).items()}
-    if tr.store is not None: tr.store.log_scalars(tr.step, **row)
-    if tr.cfg.trackers: tr.accelerator.log(row, step=tr.step)
+    self.ratios = {f'sys/flop_ratio_{k}': v for k, v in run_flop_ratios(tr).items()}
 
 # %% ../../nbs/09d_train.defaults.ipynb #c2b0c001
 class CheckpointCallback(Callback):
