@@ -24,9 +24,12 @@ def test_tensorboard_mirrors_the_store(tmp_path):
     ev = _events(run / 'trackers')
     from fastdit_lab.train.store import RunStore
     with RunStore(run / 'store.sqlite') as st: sc = st.scalars()
-    assert sorted(ev['loss/total']) == [4, 8, 12, 16] == sc.step.values.tolist()
+    logged = sc['loss/total'].dropna('step').step.values.tolist()
+    assert sorted(ev['loss/total']) == [4, 8, 12, 16] == logged
     for name in ('loss/total', 'sys/img_per_s'):
-        assert ev[name] == pytest.approx(dict(zip(sc.step.values.tolist(), sc[name].values.tolist())), rel=1e-6)
+        assert ev[name] == pytest.approx(dict(zip(logged, sc[name].sel(step=logged).values.tolist())), rel=1e-6)
+    # the FLOP ratios, in the first row of each fit (the resume starts at 8)
+    assert sorted(ev['sys/flop_ratio_train']) == [4, 12] == sc['sys/flop_ratio_train'].dropna('step').step.values.tolist()
 
 def test_missing_tracker_is_one_line(tmp_path):
     r = run_cli('train', '--steps', '1', '--trackers', 'tensorboard,mlflow', '--run-dir', tmp_path / 'r')

@@ -35,6 +35,10 @@ class TimestepSampler:
         "Probability density over the noise levels `u` (for the SNR analysis and the dashboards)."
         raise NotImplementedError
 
+    def train_flops(self, model, batch_size:int, plan=None) -> float:
+        "FLOPs per training image it runs itself to learn (forwards of `model` under `plan`, per `batch_size`-image step; static samplers: 0)."
+        return 0.0
+
     def state_dict(self) -> dict:
         "What must survive a resume (static samplers: nothing)."
         return {}

@@ -224,6 +224,13 @@ AdaptiveSampler.caps = Capabilities(callbacks=(UpdateEffectCallback,),
 register_recipe('adaptive', 'DiT with the adaptive timestep sampler of Kim et al. (arXiv 2411.09998): policy every 40 steps.',
                 base='dit', sampler={'name': 'adaptive', 'policy': 'beta', 'every': 40, 'n_select': 3, 'history': 20})
 
+# %% ../../nbs/21_methods.adaptive.ipynb #329bf331
+@patch
+def train_flops(self:AdaptiveSampler, model, batch_size:int, plan=None) -> float:
+    "Per training image: a policy update's 2 × (`sweep` + `n_select` × `batch_size`) forwards of `model` under `plan`, over its `every` steps."
+    per_update = 2 * (self.sweep + self.n_select * batch_size) * model.flops(plan)['forward_flops']   # before and after
+    return per_update / (self.every * batch_size)
+
 # %% ../../nbs/21_methods.adaptive.ipynb #de482ad6
 extend_view('sampler/density', {'sampler/policy': dict(label='learned policy', style='curve')})
 register_view(ViewSpec('sampler/heatmap', 'heatmap', 'tbins', {'sampler/policy': dict(label='learned policy'),

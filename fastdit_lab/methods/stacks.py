@@ -12,7 +12,7 @@ import fastdit_lab.methods.fasterdit, fastdit_lab.methods.tread, fastdit_lab.met
 import fastdit_lab.methods.dydit, fastdit_lab.methods.adaptive
 
 # %% auto #0
-__all__ = ['STACK_RECIPES', 'flop_ratios']
+__all__ = ['STACK_RECIPES']
 
 # %% ../../nbs/25_methods.stacks.ipynb #3de9b8eb
 _TREAD = {'name': 'tread', 'ratio': 0.5, 'start': 2, 'end': -4}
@@ -26,10 +26,3 @@ register_recipe('fasterdit-tread-adaptive', "FasterDiT + TREAD with Kim et al.'s
 register_recipe('tread-dydit', "DyDiT's fine-tune with TREAD routing inside: the gates run on a route's tokens, FLOPs target as DyDiT's.",
                 base='dydit', plan=[dict(_TREAD), {'name': 'dydit', 'tau': 5.0}])
 STACK_RECIPES = ['fasterdit-tread', 'fasterdit-maskdit', 'fasterdit-tread-adaptive', 'tread-dydit']
-
-# %% ../../nbs/25_methods.stacks.ipynb #ba1fb2bc
-def flop_ratios(model, objective, plan=None, aux=None) -> dict:
-    "FLOPs per image as fractions of `model` run dense: a training step under `plan` with `objective`'s terms, and a sampling forward (`aux` of one, for gated plans)."
-    dense, inf = model.flops(), inference_plan(plan)
-    return dict(train=objective.train_flops(model, plan) / dense['train_flops'],
-                sampling=model.flops(inf, aux if inf is not None else None)['forward_flops'] / dense['forward_flops'])

@@ -12,14 +12,17 @@ import torch
 from fastcore.basics import patch
 from ..core import FastditError, atomic_write, build
 from ..data import for_display
+from ..models.dit import inference_plan
+import fastdit_lab.models.flops                        # DiT.flops
 from .callback import CALLBACKS, Callback
 from .config import TrainConfig, build_components, stage_config, stage_steps
 from .instrument import RoutingMapCallback
 from .store import ViewSpec, register_view
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'peak_flops', 'memory_gb', 'loss_metric', 'set_status', 'eta_seconds', 'LogCallback',
-           'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'run_callbacks']
+__all__ = ['PEAK_TFLOPS', 'peak_flops', 'image_train_flops', 'flop_ratios', 'memory_gb', 'loss_metric', 'set_status',
+           'eta_seconds', 'LogCallback', 'run_image_flops', 'sampling_aux', 'run_flop_ratios', 'CheckpointCallback',
+           'SampleCallback', 'EvalCallback', 'default_callbacks', 'run_callbacks']
 
 # %% ../../nbs/09d_train.defaults.ipynb #9cf05d9a
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0, 'A10': 125.0, 'V100': 125.0}
@@ -32,6 +35,17 @@ def peak_flops(cfg:TrainConfig, device) -> float|None:
     for k, v in PEAK_TFLOPS.items():
         if k in name: return v * 1e12
     return None
+
+# %% ../../nbs/09d_train.defaults.ipynb #5130a5a2
+def image_train_flops(model, objective, plan=None, sampler=None, batch_size:int=1) -> float:
+    "FLOPs per training image: a step of `objective` under `plan`, terms included, and what `sampler` runs to learn at `batch_size` images a step."
+    return objective.train_flops(model, plan) + (sampler.train_flops(model, batch_size, plan) if sampler is not None else 0.0)
+
+def flop_ratios(model, objective, plan=None, aux=None, sampler=None, batch_size:int=1) -> dict:
+    "FLOPs per image as fractions of `model` run dense: a training step (`image_train_flops`) and a sampling forward (`aux` of one, for gated plans)."
+    dense, inf = model.flops(), inference_plan(plan)
+    return dict(train=image_train_flops(model, objective, plan, sampler, batch_size) / dense['train_flops'],
+                sampling=model.flops(inf, aux if inf is not None else None)['forward_flops'] / dense['forward_flops'])
 
 # %% ../../nbs/09d_train.defaults.ipynb #1bd8c1ff
 def memory_gb(device) -> float:
@@ -66,7 +80,9 @@ class LogCallback(Callback):
             from tqdm import tqdm
             self.bar = tqdm(total=tr.cfg.steps, initial=tr.step, unit='step', dynamic_ncols=True, desc=tr.run_dir.name)
         set_status(tr, 'training')
+        self.ratios_stage, self.ratios = (), {}          # none noted in this fit yet (a stage key is an int or None)
     def after_loss(self, tr):
+        if tr.stage != self.ratios_stage: self.note_flop_ratios(tr)    # a fit's first step, and each new stage
         for k, v in tr.res.items():
             if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
         u = tr.process.u_of_t(tr.t.detach()).double().to(tr.device)
@@ -92,9 +108,10 @@ def log(self:LogCallback, tr):
     img_s = steps * cfg.batch_size / max(secs, 1e-9)
     peak = peak_flops(cfg, tr.device)
     row = {**vals, 'sys/lr': tr.opt.param_groups[0]['lr'], 'sys/grad_norm': float(tr.grad_norm), 'sys/img_per_s': img_s,
-           'sys/mfu': tr.objective.train_flops(tr.net, tr.plan) * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
+           'sys/mfu': run_image_flops(tr) * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
            'sys/mem_gb': memory_gb(tr.device), 'sys/nonfinite_total': float(tr.health.read(tr.step).total),
            'sys/train_seconds': tr.train_seconds}
+    row.update(self.ratios); self.ratios = {}            # the FLOP ratios, in the first row of a fit and of a stage
     hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
     if tr.store is not None:
         tr.store.log_scalars(tr.step, **row)
@@ -112,6 +129,33 @@ def log(self:LogCallback, tr):
         self.bar.write(f'[fastdit] {line}')
     else: tr.say(line)
     self.sums, self.n, self.step0, self.secs0 = {}, 0, tr.step, tr.train_seconds
+
+# %% ../../nbs/09d_train.defaults.ipynb #f41bf17c
+def run_image_flops(tr) -> float:
+    "`image_train_flops` of the stage in force: the run's model, objective, plan and sampler at its per-process batch."
+    return image_train_flops(tr.net, tr.objective, tr.plan, tr.sampler, tr.cfg.batch_size // tr.accelerator.num_processes)
+
+@torch.no_grad()
+def sampling_aux(tr):
+    "The `aux` of a sampling forward (eval mode) of the step's batch at its noise levels under the plan samplers run; None for none."
+    inf = tr.inference_plan
+    if inf is None: return None
+    net, g = tr.ema.model if tr.sharded else tr.net, torch.Generator(device=tr.device).manual_seed(tr.cfg.seed)
+    x_t = tr.process.add_noise(tr.x0 * tr.objective.data_scale, torch.randn(tr.x0.shape, generator=g, device=tr.device), tr.t)
+    was = net.training; net.eval()
+    try:
+        with tr.accelerator.autocast(): return tr.objective.forward(net, x_t, tr.t, tr.y, inf.seeded(g))[1]
+    finally: net.train(was)
+
+def run_flop_ratios(tr) -> dict:
+    "`flop_ratios` of the stage in force: a training step at the per-process batch, and a sampling forward (`sampling_aux`)."
+    return flop_ratios(tr.net, tr.objective, tr.plan, sampling_aux(tr), tr.sampler, tr.cfg.batch_size // tr.accelerator.num_processes)
+
+@patch
+def note_flop_ratios(self:LogCallback, tr):
+    "Hold the stage's `run_flop_ratios` for the next log row: `sys/flop_ratio_train`, `sys/flop_ratio_sampling`."
+    self.ratios_stage = tr.stage
+    self.ratios = {f'sys/flop_ratio_{k}': v for k, v in run_flop_ratios(tr).items()}
 
 # %% ../../nbs/09d_train.defaults.ipynb #c2b0c001
 class CheckpointCallback(Callback):
@@ -185,6 +229,9 @@ register_view(ViewSpec('loss/curves', 'curves', 'scalars', {'loss/total': {}, 'l
 register_view(ViewSpec('sys/throughput', 'curves', 'scalars', {'sys/img_per_s': dict(label='images per second'),
                        'sys/mfu': dict(label='MFU'), 'sys/mem_gb': dict(label='peak memory (GB)')},
                        title='Throughput and memory', options=dict(separate=True)))
+register_view(ViewSpec('sys/flop_ratios', 'curves', 'scalars', {'sys/flop_ratio_train': dict(label='training step'),
+                       'sys/flop_ratio_sampling': dict(label='sampling forward')},
+                       title='FLOPs per image against the dense model', order=55, options=dict(markers=True, sparse=True)))
 register_view(ViewSpec('sys/optimiser', 'curves', 'scalars', {'sys/lr': dict(label='learning rate'), 'sys/grad_norm':
                        dict(label='gradient norm'), 'sys/nonfinite_total': dict(label='non-finite steps')},
                        title='Optimiser', order=60, options=dict(separate=True)))
