@@ -31,10 +31,12 @@ def test_bad_input_is_one_line(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith('fastdit: error:') and msg in lines[0], (args, r.stderr)
 
+@pytest.mark.slow
 def test_train_then_sample(tmp_path, reference_run):
     run, out = reference_run                                     # trained once per session (conftest)
     assert (run / 'samples' / 'final.png').exists() and 'run folder' in out
 
+@pytest.mark.slow
 def test_an_instrument_interval_longer_than_the_run_warns_once(tmp_path):
     run = tmp_path / 'run'
     r = run_cli('train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', '16', '--steps', '12', '--batch-size', '8',
@@ -85,6 +87,7 @@ def test_dydit_finetune_from_a_dense_run(tmp_path):
                 '--init-from', tmp_path / 'nothing', '--run-dir', tmp_path / 'bad')
     assert r.returncode == 2 and 'does not exist' in r.stderr, r.stderr[-2000:]
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(tmp_path):
     "On a terminal `fastdit train` keeps a progress bar (step / total, speed, elapsed and ETA) under its interval lines."
     leader, follower = pty.openpty()

@@ -16,6 +16,8 @@ from fastdit_lab.data import write_idx
 from fastdit_lab.train.checkpoint import list_checkpoints, load_checkpoint
 from fastdit_lab.train.store import RunStore
 
+pytestmark = pytest.mark.slow                     # whole training runs through the command line, faults injected
+
 # a tiny SiT run: DiT-T/4 on 8-px shapes, 4 images a step, a checkpoint every 4 steps
 TINY = ['train', '--recipe', 'sit', '--model', 'DiT-T/4', '--image-size', 8, '--batch-size', 4, '--log-every', 2,
         '--ckpt-every', 4, '--sample-n', 4, '--sample-steps', 1]

@@ -18,6 +18,8 @@ from fastdit_lab.methods.adaptive import AdaptiveSampler
 from fastdit_lab.train.config import RECIPES, resolve_config
 from fastdit_lab.train.trainer import Trainer
 
+pytestmark = pytest.mark.slow                     # every recipe trains a few steps with each host read counted
+
 ALL = sorted(RECIPES)
 LOG_EVERY, STEPS = 5, 7                  # steps 1-4 and 6 are between boundaries; 5 logs, 7 is the last
 

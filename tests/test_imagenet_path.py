@@ -9,6 +9,8 @@ import pytest
 import torch
 from conftest import free_port, run_cli
 
+pytestmark = pytest.mark.slow                     # the ImageNet path end to end on two processes: minutes
+
 THREADS = {'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}      # the same kernels in every process: bit-identical sums
 
 

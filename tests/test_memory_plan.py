@@ -11,6 +11,8 @@ import fastdit_lab.all  # noqa: F401  (the token plans)
 from fastdit_lab.models.dit import build_plan, make_model
 from fastdit_lab.models.memory import measure_activations, step_bytes
 
+pytestmark = pytest.mark.slow                     # 36 forward + backward passes measured op by op
+
 TREAD = dict(name='tread', ratio=0.5, start=2, end=-4)
 MASK = dict(name='maskdit', mask_ratio=0.5)
 CASES = [('DiT-S/2', 16, 4, None, 'fp32', False), ('DiT-S/2', 32, 8, None, 'fp32', False),

@@ -6,7 +6,6 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.stacks.html.md"""
 
 # %% ../../nbs/25_methods.stacks.ipynb #f327a19f
 from __future__ import annotations
-from ..models.dit import inference_plan
 from ..train.config import register_recipe
 import fastdit_lab.methods.fasterdit, fastdit_lab.methods.tread, fastdit_lab.methods.maskdit  # the recipes stacked here
 import fastdit_lab.methods.dydit, fastdit_lab.methods.adaptive

@@ -82,7 +82,6 @@ class LogCallback(Callback):
         set_status(tr, 'training')
         self.ratios_stage, self.ratios = (), {}          # none noted in this fit yet (a stage key is an int or None)
     def after_loss(self, tr):
-        if tr.stage != self.ratios_stage: self.note_flop_ratios(tr)    # a fit's first step, and each new stage
         for k, v in tr.res.items():
             if torch.is_tensor(v) and v.ndim == 1: self.sums[k] = self.sums.get(k, 0.0) + v.detach().float().mean()
         u = tr.process.u_of_t(tr.t.detach()).double().to(tr.device)
@@ -111,7 +110,9 @@ def log(self:LogCallback, tr):
            'sys/mfu': run_image_flops(tr) * img_s / (peak * tr.accelerator.num_processes) if peak else float('nan'),
            'sys/mem_gb': memory_gb(tr.device), 'sys/nonfinite_total': float(tr.health.read(tr.step).total),
            'sys/train_seconds': tr.train_seconds}
-    row.update(self.ratios); self.ratios = {}            # the FLOP ratios, in the first row of a fit and of a stage
+    # the FLOP ratios in the first row of a fit and of a stage: measured here, where the step may read from the device
+    if tr.stage != self.ratios_stage: self.note_flop_ratios(tr)
+    row.update(self.ratios); self.ratios = {}
     hist = tr.accelerator.reduce(self.u_hist, 'sum').double().cpu().numpy()
     if tr.store is not None:
         tr.store.log_scalars(tr.step, **row)
