@@ -236,9 +236,9 @@ def batched():
 def tabs(*pages, **params) -> pn.Tabs:
     "Tabs that render only the open page (the others cost nothing until opened)."
     # in JupyterLab (not when served), a HoloViews plot shown again in a reopened tab makes the page send the kernel a
-    # patch Bokeh cannot validate (tried with a bare hv.Curve in pn.Tabs(dynamic=True)), and plots replaced as their
-    # tab opens lose their legends' views; so in a notebook the plots of a page are dropped as it is left
-    # (`MetricView.renew`, the app's fresh pages) and drawn anew when it is opened again
+    # patch Bokeh cannot validate (tried with a bare hv.Curve in pn.Tabs(dynamic=True)); so in a notebook the plots
+    # of a page are dropped as it is left (`MetricView.renew`, the app's fresh pages) and drawn anew, each from its
+    # first frame, when it is opened again
     keep_notebook_patches()            # a click sent with echoes of the plots dropped must still arrive
     return pn.Tabs(*pages, dynamic=True, **params)
 
@@ -278,12 +278,14 @@ class CurvesView(MetricView):
         series, plots = self.series(), self.plots()
         if not plots: self.body.objects = []; self.structure = None; return
         structure = (tuple(tuple(map(tuple, p)) for p in plots), self.smoothing > 0)
-        if structure != self.structure:                    # other lines: new plots; else new data into the same ones
-            self.pipes = [hv.streams.Pipe(data=None) for _ in plots]
+        payloads = [self.payload(series, lines) for lines in plots]
+        if structure != self.structure:                    # other lines: new plots, built from their first frame
+            self.pipes = [hv.streams.Pipe(data=p) for p in payloads]
             height = 190 if len(plots) > 1 else 260
             self.body.objects = [dynamic_pane(self.element, pipe, height) for pipe in self.pipes]
             self.structure = structure
-        for pipe, lines in zip(self.pipes, plots): pipe.send(self.payload(series, lines))
+        else:                                              # new data into the same plots
+            for pipe, p in zip(self.pipes, payloads): pipe.send(p)
 
     def payload(self, series, lines) -> dict:
         out, lo, hi = [], math.inf, -math.inf
@@ -431,11 +433,11 @@ class DensityView(MetricView):
         items = [(self.label(n), self.spec.options_of(n).get('style', 'curve'), self.data.tbins[n]) for n in self.metrics
                  if n in self.data.tbins]
         labels = tuple(l for l, _, _ in items) + (('configured sampler',) if a['pu'] is not None else ())
-        if labels != self.structure:
-            self.u_pipe, self.lam_pipe = hv.streams.Pipe(data=None), hv.streams.Pipe(data=None)
+        if labels != self.structure:                       # other curves: new plots, built from their first frame
+            self.u_pipe, self.lam_pipe = hv.streams.Pipe(data=(a, items)), hv.streams.Pipe(data=(a, items))
             self.body.objects = [dynamic_pane(self.over_u, self.u_pipe), dynamic_pane(self.over_lam, self.lam_pipe)]
             self.structure = labels
-        self.u_pipe.send((a, items)); self.lam_pipe.send((a, items))
+        else: self.u_pipe.send((a, items)); self.lam_pipe.send((a, items))
 
     def over_u(self, data):
         if data is None: return hv.Overlay([hv.Curve([], 'noise level u', 'density')])
