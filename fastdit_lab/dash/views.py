@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/dash.views.html.md"""
 
 # %% ../../nbs/30b_dash.views.ipynb #9891f475
 from __future__ import annotations
-import contextlib, io, math, time
+import contextlib, functools, io, math, time
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -21,9 +21,9 @@ from .snr import bokeh_backend
 
 # %% auto #0
 __all__ = ['VIEW_KINDS', 'ema_smooth', 'identical_groups', 'log_ticks', 'as_rgb', 'upscale', 'png_bytes', 'routing_mosaic',
-           'plot_opts', 'MetricView', 'served', 'batched', 'tabs', 'dynamic_pane', 'CurvesView', 'edges_of',
-           'HeatmapView', 'logsnr_histogram', 'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView',
-           'MapsView', 'make_view']
+           'plot_opts', 'MetricView', 'model_refs', 'stale_refs', 'drop_stale_events', 'keep_notebook_patches',
+           'served', 'batched', 'tabs', 'dynamic_pane', 'CurvesView', 'edges_of', 'HeatmapView', 'logsnr_histogram',
+           'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView', 'MapsView', 'make_view']
 
 # %% ../../nbs/30b_dash.views.ipynb #600272da
 def ema_smooth(values, weight:float) -> np.ndarray:
@@ -182,6 +182,45 @@ class MetricView(Viewer):
         self.data.param.unwatch(self.watcher)
     def __panel__(self): return self.layout
 
+# %% ../../nbs/30b_dash.views.ipynb #6d48244f
+def model_refs(obj, refs:set, defined:set):
+    "Add to `refs` the model ids the Bokeh JSON `obj` refers to, and to `defined` those it defines."
+    if isinstance(obj, dict):
+        kind = obj.get('type', 'ref')
+        if kind == 'bytes': return                                     # its "id" is a buffer's
+        if 'id' in obj and kind in ('ref', 'object'): (refs if kind == 'ref' else defined).add(obj['id'])
+        for v in obj.values(): model_refs(v, refs, defined)
+    elif isinstance(obj, list):
+        for v in obj: model_refs(v, refs, defined)
+
+def stale_refs(doc, event:dict, defined=frozenset()) -> set:
+    "The ids `event` refers to of models `doc` had and has removed (and the message does not define anew)."
+    refs = set(); model_refs(event, refs, set())
+    return {i for i in refs - set(defined) if i not in doc.models and doc.models.seen(i)}
+
+def drop_stale_events(doc, content:dict) -> list:
+    "Remove from a page's patch `content` the events that name models `doc` has removed; returns those dropped."
+    events, dropped = list(content.get('events', [])), []
+    while True:                                  # an event may name a model only a dropped one defined
+        defined = set(); model_refs(events, set(), defined)
+        stale = [e for e in events if stale_refs(doc, e, defined)]
+        if not stale: break
+        dropped += stale; events = [e for e in events if all(e is not s for s in stale)]
+    if dropped: content['events'] = events
+    return dropped
+
+def keep_notebook_patches():
+    "Make Panel apply a notebook page's message without the events that name removed models (idempotent)."
+    from panel.viewable import MimeRenderMixin
+    on_msg = MimeRenderMixin._on_msg
+    if getattr(on_msg, 'drops_stale_events', False): return
+    @functools.wraps(on_msg)
+    def _on_msg(self, ref:str, manager, msg):
+        if ref in pn.state._views: drop_stale_events(pn.state._views[ref][2], msg.get('content') or {})
+        return on_msg(self, ref, manager, msg)
+    _on_msg.drops_stale_events = True
+    MimeRenderMixin._on_msg = _on_msg
+
 # %% ../../nbs/30b_dash.views.ipynb #82384bcd
 def served() -> bool:
     "Whether this runs in a server session (`fastdit dash`, `panel serve`), not in a notebook."
@@ -197,9 +236,10 @@ def batched():
 def tabs(*pages, **params) -> pn.Tabs:
     "Tabs that render only the open page (the others cost nothing until opened)."
     # in JupyterLab (not when served), a HoloViews plot shown again in a reopened tab makes the page send the kernel a
-    # patch Bokeh cannot validate (tried with a bare hv.Curve in pn.Tabs(dynamic=True)), and plots replaced as their
-    # tab opens lose their legends' views; so in a notebook the plots of a page are dropped as it is left
-    # (`MetricView.renew`, the app's fresh pages) and drawn anew when it is opened again
+    # patch Bokeh cannot validate (tried with a bare hv.Curve in pn.Tabs(dynamic=True)); so in a notebook the plots
+    # of a page are dropped as it is left (`MetricView.renew`, the app's fresh pages) and drawn anew, each from its
+    # first frame, when it is opened again
+    keep_notebook_patches()            # a click sent with echoes of the plots dropped must still arrive
     return pn.Tabs(*pages, dynamic=True, **params)
 
 def dynamic_pane(draw, pipe:hv.streams.Pipe, height:int=240) -> pn.pane.HoloViews:
@@ -238,12 +278,14 @@ class CurvesView(MetricView):
         series, plots = self.series(), self.plots()
         if not plots: self.body.objects = []; self.structure = None; return
         structure = (tuple(tuple(map(tuple, p)) for p in plots), self.smoothing > 0)
-        if structure != self.structure:                    # other lines: new plots; else new data into the same ones
-            self.pipes = [hv.streams.Pipe(data=None) for _ in plots]
+        payloads = [self.payload(series, lines) for lines in plots]
+        if structure != self.structure:                    # other lines: new plots, built from their first frame
+            self.pipes = [hv.streams.Pipe(data=p) for p in payloads]
             height = 190 if len(plots) > 1 else 260
             self.body.objects = [dynamic_pane(self.element, pipe, height) for pipe in self.pipes]
             self.structure = structure
-        for pipe, lines in zip(self.pipes, plots): pipe.send(self.payload(series, lines))
+        else:                                              # new data into the same plots
+            for pipe, p in zip(self.pipes, payloads): pipe.send(p)
 
     def payload(self, series, lines) -> dict:
         out, lo, hi = [], math.inf, -math.inf
@@ -391,11 +433,11 @@ class DensityView(MetricView):
         items = [(self.label(n), self.spec.options_of(n).get('style', 'curve'), self.data.tbins[n]) for n in self.metrics
                  if n in self.data.tbins]
         labels = tuple(l for l, _, _ in items) + (('configured sampler',) if a['pu'] is not None else ())
-        if labels != self.structure:
-            self.u_pipe, self.lam_pipe = hv.streams.Pipe(data=None), hv.streams.Pipe(data=None)
+        if labels != self.structure:                       # other curves: new plots, built from their first frame
+            self.u_pipe, self.lam_pipe = hv.streams.Pipe(data=(a, items)), hv.streams.Pipe(data=(a, items))
             self.body.objects = [dynamic_pane(self.over_u, self.u_pipe), dynamic_pane(self.over_lam, self.lam_pipe)]
             self.structure = labels
-        self.u_pipe.send((a, items)); self.lam_pipe.send((a, items))
+        else: self.u_pipe.send((a, items)); self.lam_pipe.send((a, items))
 
     def over_u(self, data):
         if data is None: return hv.Overlay([hv.Curve([], 'noise level u', 'density')])
