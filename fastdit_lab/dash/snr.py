@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/dash.snr.html.md"""
 
 # %% ../../nbs/30_dash.snr.ipynb #06e9ac9f
 from __future__ import annotations
-import math, time
+import math
 import numpy as np
 from ..core import FastditError, check
 from ..diffusion.snr import logsnr_pdf, logsnr_quantiles, measure_data_std
