@@ -14,6 +14,7 @@ import param
 import panel as pn
 import holoviews as hv
 from panel.viewable import Viewer
+from fastcore.basics import patch
 from ..core import FastditError, check
 from ..train.store import metric_namespace, section_order
 from .data import RunData, run_status, sparse_scalars
@@ -123,74 +124,82 @@ class RunComparison(Viewer):
                                 sizing_mode='stretch_width')
         self.drawn = None
 
-    def new_runs(self, event):
-        "Runs that appeared in the folders join the choices (those chosen stay chosen)."
-        self.choice.options = list(event.new)
-
-    def refresh(self) -> bool:
-        "Poll the chosen runs and redraw if any of them changed (the app calls this while the page is open)."
-        changed = [self.runset.data(l).poll() for l in self.choice.value if l in self.runset.runs]
-        return self.draw() if any(changed) or self.drawn is None else False
-
-    def frames(self) -> dict:
-        "label -> (x, y, config) of the chosen runs that logged the metric; also sets the note for those that did not."
-        metric, x_key, out, missing = self.metric.value, self.XAXES[self.xaxis.value], {}, []
-        for label in self.choice.value:
-            d = self.runset.data(label)
-            df = d.scalars
-            if df is None or metric not in df or not df[metric].notna().any():
-                missing.append(f'{label}: ' + (d.message or f'no scalar {metric!r}')); continue
-            s = df[metric].dropna()
-            cfg = d.meta.get('config', {})
-            if x_key == 'step': x = s.index.values.astype(float)
-            elif x_key == 'images': x = s.index.values * float(cfg.get('batch_size', np.nan))
-            else:
-                t = df['sys/train_seconds'].dropna() if 'sys/train_seconds' in df else pd.Series(dtype=float)
-                x = np.interp(s.index.values, t.index.values, t.values) if len(t) else np.full(len(s), np.nan)
-            out[label] = (x, s.values.astype(float), cfg)
-        self.note.param.update(object='\n\n'.join(missing), visible=bool(missing))
-        return out
-
-    def draw(self) -> int:
-        "Redraw from the runs' data (no store is read here); returns the number of curves."
-        self.update_metrics()
-        frames, metric, xlabel = self.frames(), self.metric.value, self.xaxis.value
-        logy = self.logy.value and all((y[np.isfinite(y)] > 0).all() for _, y, _ in frames.values())
-        sparse = bool(sparse_scalars([metric]))
-        curves, lo, hi = [], math.inf, -math.inf
-        for label, (x, y, _) in frames.items():
-            ys = ema_smooth(y, self.smoothing)
-            curves.append(hv.Curve((x, ys), xlabel, metric, label=label).opts(line_width=2))
-            if sparse: curves.append(hv.Scatter((x, ys), xlabel, metric, label=label).opts(size=7))   # evaluations: points
-            if np.isfinite(ys).any(): lo, hi = min(lo, np.nanmin(ys)), max(hi, np.nanmax(ys))
-        opts = dict(logy=logy, title=f'{metric} against {xlabel}' + (f' (EMA {self.smoothing:g})' if self.smoothing else ''),
-                    legend_position='top_right', show_legend=True)
-        if logy and curves: opts['yticks'] = log_ticks(lo, hi)
-        self.plot.object = plot_opts(hv.Overlay(curves or [hv.Curve([], xlabel, metric)]), height=360, **opts)
-        self.diff.object = config_diff({l: f[2] for l, f in frames.items()}) if len(frames) > 1 else pd.DataFrame()
-        self.drawn = time.monotonic()
-        return len(frames)
-
-    def update_metrics(self):
-        "The scalars the chosen runs logged, loss first, then by namespace."
-        names = set()
-        for l in self.choice.value:
-            d = self.runset.data(l)
-            if d.scalars is None and d.store is None: d.poll()
-            names |= set(d.names.get('scalars', ()))
-        opts = sorted(names, key=lambda n: (section_order(metric_namespace(n)), n != 'loss/total', n))
-        if opts and opts != self.metric.options:
-            value = self.metric.value if self.metric.value in opts else opts[0]
-            self.metric.param.update(options=opts, value=value)
-
-    def csv(self) -> io.StringIO:
-        "The drawn curves as CSV: one column per run (x and value)."
-        cols = {}
-        for label, (x, y, _) in self.frames().items():
-            cols[f'{label} {self.xaxis.value}'] = pd.Series(x); cols[f'{label} {self.metric.value}'] = pd.Series(ema_smooth(y, self.smoothing))
-        return io.StringIO(pd.DataFrame(cols).to_csv(index=False))
-
     def __panel__(self): return self.layout
+
+# %% ../../nbs/32_dash.app.ipynb #a33b75dc
+@patch
+def new_runs(self:RunComparison, event):
+    "Runs that appeared in the folders join the choices (those chosen stay chosen)."
+    self.choice.options = list(event.new)
+
+@patch
+def refresh(self:RunComparison) -> bool:
+    "Poll the chosen runs and redraw if any of them changed (the app calls this while the page is open)."
+    changed = [self.runset.data(l).poll() for l in self.choice.value if l in self.runset.runs]
+    return self.draw() if any(changed) or self.drawn is None else False
+
+@patch
+def frames(self:RunComparison) -> dict:
+    "label -> (x, y, config) of the chosen runs that logged the metric; also sets the note for those that did not."
+    metric, x_key, out, missing = self.metric.value, self.XAXES[self.xaxis.value], {}, []
+    for label in self.choice.value:
+        d = self.runset.data(label)
+        df = d.scalars
+        if df is None or metric not in df or not df[metric].notna().any():
+            missing.append(f'{label}: ' + (d.message or f'no scalar {metric!r}')); continue
+        s = df[metric].dropna()
+        cfg = d.meta.get('config', {})
+        if x_key == 'step': x = s.index.values.astype(float)
+        elif x_key == 'images': x = s.index.values * float(cfg.get('batch_size', np.nan))
+        else:
+            t = df['sys/train_seconds'].dropna() if 'sys/train_seconds' in df else pd.Series(dtype=float)
+            x = np.interp(s.index.values, t.index.values, t.values) if len(t) else np.full(len(s), np.nan)
+        out[label] = (x, s.values.astype(float), cfg)
+    self.note.param.update(object='\n\n'.join(missing), visible=bool(missing))
+    return out
+
+# %% ../../nbs/32_dash.app.ipynb #bab74254
+@patch
+def draw(self:RunComparison) -> int:
+    "Redraw from the runs' data (no store is read here); returns the number of curves."
+    self.update_metrics()
+    frames, metric, xlabel = self.frames(), self.metric.value, self.xaxis.value
+    logy = self.logy.value and all((y[np.isfinite(y)] > 0).all() for _, y, _ in frames.values())
+    sparse = bool(sparse_scalars([metric]))
+    curves, lo, hi = [], math.inf, -math.inf
+    for label, (x, y, _) in frames.items():
+        ys = ema_smooth(y, self.smoothing)
+        curves.append(hv.Curve((x, ys), xlabel, metric, label=label).opts(line_width=2))
+        if sparse: curves.append(hv.Scatter((x, ys), xlabel, metric, label=label).opts(size=7))   # evaluations: points
+        if np.isfinite(ys).any(): lo, hi = min(lo, np.nanmin(ys)), max(hi, np.nanmax(ys))
+    opts = dict(logy=logy, title=f'{metric} against {xlabel}' + (f' (EMA {self.smoothing:g})' if self.smoothing else ''),
+                legend_position='top_right', show_legend=True)
+    if logy and curves: opts['yticks'] = log_ticks(lo, hi)
+    self.plot.object = plot_opts(hv.Overlay(curves or [hv.Curve([], xlabel, metric)]), height=360, **opts)
+    self.diff.object = config_diff({l: f[2] for l, f in frames.items()}) if len(frames) > 1 else pd.DataFrame()
+    self.drawn = time.monotonic()
+    return len(frames)
+
+@patch
+def update_metrics(self:RunComparison):
+    "The scalars the chosen runs logged, loss first, then by namespace."
+    names = set()
+    for l in self.choice.value:
+        d = self.runset.data(l)
+        if d.scalars is None and d.store is None: d.poll()
+        names |= set(d.names.get('scalars', ()))
+    opts = sorted(names, key=lambda n: (section_order(metric_namespace(n)), n != 'loss/total', n))
+    if opts and opts != self.metric.options:
+        value = self.metric.value if self.metric.value in opts else opts[0]
+        self.metric.param.update(options=opts, value=value)
+
+@patch
+def csv(self:RunComparison) -> io.StringIO:
+    "The drawn curves as CSV: one column per run (x and value)."
+    cols = {}
+    for label, (x, y, _) in self.frames().items():
+        cols[f'{label} {self.xaxis.value}'] = pd.Series(x); cols[f'{label} {self.metric.value}'] = pd.Series(ema_smooth(y, self.smoothing))
+    return io.StringIO(pd.DataFrame(cols).to_csv(index=False))
 
 # %% ../../nbs/32_dash.app.ipynb #b9adb57e
 class Dashboard(Viewer):

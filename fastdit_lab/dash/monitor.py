@@ -10,6 +10,7 @@ import io, tempfile, time
 from pathlib import Path
 import numpy as np
 import param
+from fastcore.basics import patch
 import panel as pn
 from panel.viewable import Viewer
 import fastdit_lab.all                  # every method registers the views of its metrics
@@ -109,60 +110,68 @@ class RunMonitor(Viewer):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             pn.state.on_session_destroyed(lambda ctx: self.stop())
 
-    def lay_out(self, *events):
-        "Build the views of the metrics logged so far (once each), one tab per namespace, in the registry's order."
-        specs, sections = views_for(self.data.names), {}
-        for spec, _ in specs:
-            if spec.name not in self.views:
-                kw = dict(min_period_s=self.slow_period_s) if spec.kind in SLOW_KINDS else {}
-                if spec.kind == 'curves': kw['smoothing'] = self.smoothing
-                self.views[spec.name] = make_view(spec, self.data, **kw)
-            sections.setdefault(spec.section, []).append(self.views[spec.name])
-        for sec, views in sections.items():             # a section's column lives as long as the monitor
-            col = self.columns.setdefault(sec, pn.Column(sizing_mode='stretch_width', margin=0))
-            if self.sections.get(sec) != views: col.objects, self.sections[sec] = list(views), views
-        wanted = [(NAMESPACES.get(sec, sec or 'Other'), self.columns[sec]) for sec in sections]
-        if [id(c) for c in self.tabs.objects] != [id(c) for _, c in wanted]:
-            # the open tab stays open; the first stays first (the loss, once it is logged)
-            shown = self.tabs._names[self.tabs.active] if self.tabs.objects and self.tabs.active else None
-            self.tabs[:] = wanted
-            self.tabs.active = next((i for i, (t, _) in enumerate(wanted) if t == shown), 0)
-        self.show_tab()
+    def __panel__(self): return self.layout
 
-    def show_tab(self, *events):
-        "Only the views of the open tab are shown (and draw); those of a tab just opened draw what they missed."
-        open_col = self.tabs.objects[self.tabs.active] if self.tabs.objects and self.shown else None
+# %% ../../nbs/31_dash.monitor.ipynb #9908a08b
+@patch
+def lay_out(self:RunMonitor, *events):
+    "Build the views of the metrics logged so far (once each), one tab per namespace, in the registry's order."
+    specs, sections = views_for(self.data.names), {}
+    for spec, _ in specs:
+        if spec.name not in self.views:
+            kw = dict(min_period_s=self.slow_period_s) if spec.kind in SLOW_KINDS else {}
+            if spec.kind == 'curves': kw['smoothing'] = self.smoothing
+            self.views[spec.name] = make_view(spec, self.data, **kw)
+        sections.setdefault(spec.section, []).append(self.views[spec.name])
+    for sec, views in sections.items():             # a section's column lives as long as the monitor
+        col = self.columns.setdefault(sec, pn.Column(sizing_mode='stretch_width', margin=0))
+        if self.sections.get(sec) != views: col.objects, self.sections[sec] = list(views), views
+    wanted = [(NAMESPACES.get(sec, sec or 'Other'), self.columns[sec]) for sec in sections]
+    if [id(c) for c in self.tabs.objects] != [id(c) for _, c in wanted]:
+        # the open tab stays open; the first stays first (the loss, once it is logged)
+        shown = self.tabs._names[self.tabs.active] if self.tabs.objects and self.tabs.active else None
+        self.tabs[:] = wanted
+        self.tabs.active = next((i for i, (t, _) in enumerate(wanted) if t == shown), 0)
+    self.show_tab()
+
+@patch
+def show_tab(self:RunMonitor, *events):
+    "Only the views of the open tab are shown (and draw); those of a tab just opened draw what they missed."
+    open_col = self.tabs.objects[self.tabs.active] if self.tabs.objects and self.shown else None
+    for sec, views in self.sections.items():
+        for v in views: v.shown = self.columns[sec] is open_col
+    self.header.shown = self.shown
+    left = [e.old for e in events if e.name == 'active' and e.old != e.new and e.old is not None]
+    if left and not served() and left[0] < len(self.tabs.objects):   # a notebook: the tab left drops its plots
         for sec, views in self.sections.items():
-            for v in views: v.shown = self.columns[sec] is open_col
-        self.header.shown = self.shown
-        left = [e.old for e in events if e.name == 'active' and e.old != e.new and e.old is not None]
-        if left and not served() and left[0] < len(self.tabs.objects):   # a notebook: the tab left drops its plots
-            for sec, views in self.sections.items():
-                if self.columns[sec] is self.tabs.objects[left[0]]:
-                    for v in views: v.renew()
-        if events:
-            with batched():
-                for v in self.views.values(): v.flush()
-                self.header.refresh()
-
-    def smoothed(self, event):
-        for v in self.views.values():
-            if isinstance(v, CurvesView): v.smoothing = event.new
-
-    def refresh(self) -> list[str]:
-        "Poll the store once and draw what changed (the periodic callback calls this); returns what changed."
+            if self.columns[sec] is self.tabs.objects[left[0]]:
+                for v in views: v.renew()
+    if events:
         with batched():
-            changed = self.data.poll()
             for v in self.views.values(): v.flush()
             self.header.refresh()
-        return changed
 
-    def stop(self):
-        "Stop polling, unsubscribe the views (and close the store, when the monitor opened it)."
-        if hasattr(self, 'callback'): self.callback.stop()
-        for w in self.watchers: w.inst.param.unwatch(w)
-        for v in self.views.values(): v.close()
-        self.header.close(); self.watchers = []
-        if self.owns_data: self.data.close()
+@patch
+def smoothed(self:RunMonitor, event):
+    "The smoothing slider moved: every curve view takes the new EMA weight."
+    for v in self.views.values():
+        if isinstance(v, CurvesView): v.smoothing = event.new
 
-    def __panel__(self): return self.layout
+# %% ../../nbs/31_dash.monitor.ipynb #d7daba99
+@patch
+def refresh(self:RunMonitor) -> list[str]:
+    "Poll the store once and draw what changed (the periodic callback calls this); returns what changed."
+    with batched():
+        changed = self.data.poll()
+        for v in self.views.values(): v.flush()
+        self.header.refresh()
+    return changed
+
+@patch
+def stop(self:RunMonitor):
+    "Stop polling, unsubscribe the views (and close the store, when the monitor opened it)."
+    if hasattr(self, 'callback'): self.callback.stop()
+    for w in self.watchers: w.inst.param.unwatch(w)
+    for v in self.views.values(): v.close()
+    self.header.close(); self.watchers = []
+    if self.owns_data: self.data.close()
