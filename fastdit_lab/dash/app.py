@@ -201,7 +201,7 @@ def csv(self:RunComparison) -> io.StringIO:
         cols[f'{label} {self.xaxis.value}'] = pd.Series(x); cols[f'{label} {self.metric.value}'] = pd.Series(ema_smooth(y, self.smoothing))
     return io.StringIO(pd.DataFrame(cols).to_csv(index=False))
 
-# %% ../../nbs/32_dash.app.ipynb #b9adb57e
+# %% ../../nbs/32_dash.app.ipynb #1c84ebfb
 class Dashboard(Viewer):
     "The app: the monitor of the run chosen among `runs` (folders of runs rescanned), their comparison, the SNR explorer."
     interval = param.Number(default=1.0, bounds=(0.1, None), doc='seconds between polls of the chosen run')
@@ -237,41 +237,48 @@ class Dashboard(Viewer):
         self.monitor = RunMonitor(self.runset.data(label), interval=self.interval, start=False)
         self.holder.objects = [self.monitor]
 
-    def opened(self, event):
-        "A page was opened: bring it up to date now rather than at the next beat (in a notebook: draw it anew)."
-        if not served() and event.old != event.new and event.old is not None: self.renew(event.old)
-        if self.monitor is not None: self.monitor.shown = event.new == 0      # and brought up to date when shown
-        if event.new == 0 and self.monitor is not None: self.monitor.refresh()
-        if event.new == 1: self.last['compare'] = -math.inf; self.tick()
-
-    def renew(self, page:int):
-        "Page `page`, just left, made anew for when it is opened again (in a notebook, see `dash.views.tabs`)."
-        name = self.tabs._names[page]
-        if name == 'Monitor' and self.monitor is not None: self.show(self.select.value); self.monitor.shown = False
-        elif name == 'Compare runs':
-            old, self.compare = self.compare, RunComparison(runset=self.runset, smoothing=self.compare.smoothing)
-            for w in ('choice', 'metric', 'xaxis', 'logy'): getattr(self.compare, w).value = getattr(old, w).value
-            self.tabs[page] = (name, self.compare)
-        elif name == 'SNR explorer':
-            from fastdit_lab.dash.snr import snr_explorer
-            self.tabs[page] = (name, snr_explorer(data_dir=self.data_dir))
-
-    def tick(self, now:float|None=None):
-        "One beat of the page: poll the chosen run (while its page is open), the compared runs and the folders when due."
-        now = time.monotonic() if now is None else now
-        if self.monitor is not None and self.tabs.active == 0: self.monitor.refresh()
-        if now - self.last['scan'] >= self.scan_every_s: self.last['scan'] = now; self.runset.scan()
-        if self.tabs.active == 1 and now - self.last['compare'] >= self.compare_every_s:
-            self.last['compare'] = now; self.compare.refresh()
-
-    def stop(self):
-        "Stop polling and close every store."
-        self.callback.stop()
-        if self.monitor is not None: self.monitor.stop()
-        self.runset.close()
-
     def __panel__(self): return self.tabs
 
+# %% ../../nbs/32_dash.app.ipynb #49bd6bef
+@patch
+def opened(self:Dashboard, event):
+    "A page was opened: bring it up to date now rather than at the next beat (in a notebook: draw it anew)."
+    if not served() and event.old != event.new and event.old is not None: self.renew(event.old)
+    if self.monitor is not None: self.monitor.shown = event.new == 0      # and brought up to date when shown
+    if event.new == 0 and self.monitor is not None: self.monitor.refresh()
+    if event.new == 1: self.last['compare'] = -math.inf; self.tick()
+
+@patch
+def renew(self:Dashboard, page:int):
+    "Page `page`, just left, made anew for when it is opened again (in a notebook, see `dash.views.tabs`)."
+    name = self.tabs._names[page]
+    if name == 'Monitor' and self.monitor is not None: self.show(self.select.value); self.monitor.shown = False
+    elif name == 'Compare runs':
+        old, self.compare = self.compare, RunComparison(runset=self.runset, smoothing=self.compare.smoothing)
+        for w in ('choice', 'metric', 'xaxis', 'logy'): getattr(self.compare, w).value = getattr(old, w).value
+        self.tabs[page] = (name, self.compare)
+    elif name == 'SNR explorer':
+        from fastdit_lab.dash.snr import snr_explorer
+        self.tabs[page] = (name, snr_explorer(data_dir=self.data_dir))
+
+# %% ../../nbs/32_dash.app.ipynb #7ccb05a6
+@patch
+def tick(self:Dashboard, now:float|None=None):
+    "One beat of the page: poll the chosen run (while its page is open), the compared runs and the folders when due."
+    now = time.monotonic() if now is None else now
+    if self.monitor is not None and self.tabs.active == 0: self.monitor.refresh()
+    if now - self.last['scan'] >= self.scan_every_s: self.last['scan'] = now; self.runset.scan()
+    if self.tabs.active == 1 and now - self.last['compare'] >= self.compare_every_s:
+        self.last['compare'] = now; self.compare.refresh()
+
+@patch
+def stop(self:Dashboard):
+    "Stop polling and close every store."
+    self.callback.stop()
+    if self.monitor is not None: self.monitor.stop()
+    self.runset.close()
+
+# %% ../../nbs/32_dash.app.ipynb #b281c9ac
 def notebook_extension():
     "Load Panel and HoloViews for inline output in JupyterLab, with their JavaScript inlined (works offline)."
     pn.extension(inline=True)       # hv.extension would add a second, CDN-loaded copy of Bokeh: the backend is enough

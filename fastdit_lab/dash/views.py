@@ -14,6 +14,7 @@ import param
 import panel as pn
 import holoviews as hv
 from panel.viewable import Viewer
+from fastcore.basics import patch
 from ..core import FastditError, build, check
 from ..train.store import ViewSpec
 from .data import RunData
@@ -102,7 +103,7 @@ def routing_mosaic(images:np.ndarray, maps:np.ndarray, dim:float=0.2, pad:int=1)
             out[pad + i * (H + pad):pad + i * (H + pad) + H, pad + j * (W + pad):pad + j * (W + pad) + W] = tile
     return out
 
-# %% ../../nbs/30b_dash.views.ipynb #45122ce4
+# %% ../../nbs/30b_dash.views.ipynb #dc3ae31a
 def plot_opts(el, height:int=240, **kw):
     "The shared look: as wide as the page, a fixed height, hover, axes and title that follow each frame."
     opts = dict(responsive=True, height=height, tools=['hover'], toolbar='above', framewise=True, **kw)
@@ -110,6 +111,7 @@ def plot_opts(el, height:int=240, **kw):
         return el.opts(hv.opts.Overlay(**{k: v for k, v in opts.items() if k not in ('tools',)}), hv.opts.Curve(framewise=True))
     return el.opts(**opts)
 
+# %% ../../nbs/30b_dash.views.ipynb #abc1eac6
 class MetricView(Viewer):
     "One registered view (`spec`) of one run (`data`): redraws when what it shows changes; a failure shows in its place."
     data = param.ClassSelector(class_=RunData, doc="the run's data store")
@@ -142,30 +144,6 @@ class MetricView(Viewer):
 
     def label(self, name:str) -> str: return self.spec.options_of(name).get('label', name)
 
-    def changed(self, *events):
-        "A watched parameter changed: draw now, or at the next due `flush()`."
-        self.pending = True
-        self.flush()
-
-    def flush(self, now:float|None=None) -> bool:
-        "Draw if something changed and `min_period_s` has passed; returns whether it drew."
-        now = time.monotonic() if now is None else now
-        if not (self.pending and self.shown) or (self.drawn_at is not None and now - self.drawn_at < self.min_period_s): return False
-        self.pending, self.drawn_at = False, now
-        self.guarded(self.draw)
-        return True
-
-    def guarded(self, f, *args):
-        "Run `f(*args)`; a failure is said in the view's place instead of reaching the page (which keeps updating)."
-        self.say()                               # first: a nested call (a widget's watcher) may report a failure
-        try: f(*args)
-        except Exception as e: self.say(f'Could not draw {(self.spec.title or self.spec.name).lower()}: {type(e).__name__}: {e}')
-
-    def say(self, text:str='', kind:str='warning'):
-        "Show `text` above the view (or hide the note when empty)."
-        if (self.note.object, self.note.alert_type, self.note.visible) != (text, kind, bool(text)):
-            self.note.param.update(object=text, alert_type=kind, visible=bool(text))
-
     def csv_name(self) -> str: return f"{self.data.run_name}-{self.spec.name.replace('/', '-')}.csv"
     def csv(self) -> io.StringIO:
         "The view's data as CSV (the download button's content)."
@@ -181,6 +159,35 @@ class MetricView(Viewer):
         "Stop watching the data store."
         self.data.param.unwatch(self.watcher)
     def __panel__(self): return self.layout
+
+# %% ../../nbs/30b_dash.views.ipynb #b87d9595
+@patch
+def changed(self:MetricView, *events):
+    "A watched parameter changed: draw now, or at the next due `flush()`."
+    self.pending = True
+    self.flush()
+
+@patch
+def flush(self:MetricView, now:float|None=None) -> bool:
+    "Draw if something changed and `min_period_s` has passed; returns whether it drew."
+    now = time.monotonic() if now is None else now
+    if not (self.pending and self.shown) or (self.drawn_at is not None and now - self.drawn_at < self.min_period_s): return False
+    self.pending, self.drawn_at = False, now
+    self.guarded(self.draw)
+    return True
+
+@patch
+def guarded(self:MetricView, f, *args):
+    "Run `f(*args)`; a failure is said in the view's place instead of reaching the page (which keeps updating)."
+    self.say()                               # first: a nested call (a widget's watcher) may report a failure
+    try: f(*args)
+    except Exception as e: self.say(f'Could not draw {(self.spec.title or self.spec.name).lower()}: {type(e).__name__}: {e}')
+
+@patch
+def say(self:MetricView, text:str='', kind:str='warning'):
+    "Show `text` above the view (or hide the note when empty)."
+    if (self.note.object, self.note.alert_type, self.note.visible) != (text, kind, bool(text)):
+        self.note.param.update(object=text, alert_type=kind, visible=bool(text))
 
 # %% ../../nbs/30b_dash.views.ipynb #6d48244f
 def model_refs(obj, refs:set, defined:set):
@@ -287,39 +294,46 @@ class CurvesView(MetricView):
         else:                                              # new data into the same plots
             for pipe, p in zip(self.pipes, payloads): pipe.send(p)
 
-    def payload(self, series, lines) -> dict:
-        out, lo, hi = [], math.inf, -math.inf
-        for names in lines:
-            s = series[names[0]]
-            y = s.values.astype(np.float64)
-            out.append((' = '.join(self.label(n) for n in names), s.index.values, y, ema_smooth(y, self.smoothing)))
-            lo, hi = min(lo, np.nanmin(y)), max(hi, np.nanmax(y))
-        logy = self.logy(lines[0][0])
-        title = out[0][0] if len(lines) == 1 and self.spec.options.get('separate') else ''   # else the view's own title
-        ema = f'EMA {self.smoothing:g} over the raw values' if self.smoothing else ''
-        return dict(lines=out, logy=logy, ticks=log_ticks(lo, hi) if logy else None,
-                    title=f'{title} ({ema})' if title and ema else title or ema,
-                    ylabel=out[0][0] if len(lines) == 1 else 'value')
+# %% ../../nbs/30b_dash.views.ipynb #90065d6f
+@patch
+def payload(self:CurvesView, series, lines) -> dict:
+    "One plot's data: each line's label, steps, raw and smoothed values; whether and how the y axis is logarithmic; its title."
+    out, lo, hi = [], math.inf, -math.inf
+    for names in lines:
+        s = series[names[0]]
+        y = s.values.astype(np.float64)
+        out.append((' = '.join(self.label(n) for n in names), s.index.values, y, ema_smooth(y, self.smoothing)))
+        lo, hi = min(lo, np.nanmin(y)), max(hi, np.nanmax(y))
+    logy = self.logy(lines[0][0])
+    title = out[0][0] if len(lines) == 1 and self.spec.options.get('separate') else ''   # else the view's own title
+    ema = f'EMA {self.smoothing:g} over the raw values' if self.smoothing else ''
+    return dict(lines=out, logy=logy, ticks=log_ticks(lo, hi) if logy else None,
+                title=f'{title} ({ema})' if title and ema else title or ema,
+                ylabel=out[0][0] if len(lines) == 1 else 'value')
 
-    def element(self, data):
-        if data is None: return hv.Overlay([hv.Curve([], 'step', 'value')])
-        y = hv.Dimension('value', label=data['ylabel'])
-        els = []
-        for label, x, raw, smooth in data['lines']:
-            if self.smoothing: els.append(hv.Curve((x, raw), 'step', y, label=label).opts(alpha=0.25))
-            els.append(hv.Curve((x, smooth), 'step', y, label=label).opts(line_width=2))
-            if self.spec.options.get('markers'): els.append(hv.Scatter((x, smooth), 'step', y, label=label).opts(size=7))
-        opts = dict(title=data['title'], logy=data['logy'], show_legend=len(data['lines']) > 1, legend_position='top_right')
-        if data['ticks']: opts['yticks'] = data['ticks']
-        return plot_opts(hv.Overlay(els), height=180 if self.spec.options.get('separate') else 250, **opts)
+@patch
+def element(self:CurvesView, data):
+    "The plot of one `payload` (an empty one before the first)."
+    if data is None: return hv.Overlay([hv.Curve([], 'step', 'value')])
+    y = hv.Dimension('value', label=data['ylabel'])
+    els = []
+    for label, x, raw, smooth in data['lines']:
+        if self.smoothing: els.append(hv.Curve((x, raw), 'step', y, label=label).opts(alpha=0.25))
+        els.append(hv.Curve((x, smooth), 'step', y, label=label).opts(line_width=2))
+        if self.spec.options.get('markers'): els.append(hv.Scatter((x, smooth), 'step', y, label=label).opts(size=7))
+    opts = dict(title=data['title'], logy=data['logy'], show_legend=len(data['lines']) > 1, legend_position='top_right')
+    if data['ticks']: opts['yticks'] = data['ticks']
+    return plot_opts(hv.Overlay(els), height=180 if self.spec.options.get('separate') else 250, **opts)
 
-    def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame({n: s for n, s in self.series().items()})
-        if self.smoothing:
-            for n in list(df): df[f'{n} (EMA {self.smoothing:g})'] = ema_smooth(df[n].values, self.smoothing)
-        return df.rename_axis('step')
+@patch
+def frame(self:CurvesView) -> pd.DataFrame:
+    "The drawn series over step, with their smoothed values when smoothing is on (the CSV download)."
+    df = pd.DataFrame({n: s for n, s in self.series().items()})
+    if self.smoothing:
+        for n in list(df): df[f'{n} (EMA {self.smoothing:g})'] = ema_smooth(df[n].values, self.smoothing)
+    return df.rename_axis('step')
 
-# %% ../../nbs/30b_dash.views.ipynb #316148d4
+# %% ../../nbs/30b_dash.views.ipynb #1278763f
 def edges_of(centres:np.ndarray) -> np.ndarray:
     "Cell edges around sorted `centres` (midpoints; half a gap beyond each end, ±0.5 for a single centre)."
     c = np.asarray(centres, dtype=np.float64)
@@ -327,6 +341,7 @@ def edges_of(centres:np.ndarray) -> np.ndarray:
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
+# %% ../../nbs/30b_dash.views.ipynb #9b59c420
 class HeatmapView(MetricView):
     "Per-noise-level statistics: a step × noise-level heatmap of the chosen one, and its newest profile."
     follow_preferred = param.Boolean(default=True, doc="show the spec's first logged statistic until the user picks another")
@@ -374,25 +389,32 @@ class HeatmapView(MetricView):
         self.heat_pipe.send((edges, edges_of(da.step.values), v, label))
         self.profile_pipe.send((da.t_bin.values, v[-1], label, int(da.step[-1])))
 
-    def heatmap(self, data):
-        if data is None: return hv.QuadMesh(([0, 1], [0, 1], np.zeros((1, 1))), ['noise level u', 'step'], 'value')
-        xe, ye, v, label = data
-        return plot_opts(hv.QuadMesh((xe, ye, v), ['noise level u', 'step'], hv.Dimension('value', label=label)),
-                         height=250, cmap='viridis', colorbar=True, title=f'{label}: step × noise level (u: 0 data, 1 noise)')
+# %% ../../nbs/30b_dash.views.ipynb #e0547842
+@patch
+def heatmap(self:HeatmapView, data):
+    "The step × noise-level heatmap of the chosen statistic (an empty one before the first)."
+    if data is None: return hv.QuadMesh(([0, 1], [0, 1], np.zeros((1, 1))), ['noise level u', 'step'], 'value')
+    xe, ye, v, label = data
+    return plot_opts(hv.QuadMesh((xe, ye, v), ['noise level u', 'step'], hv.Dimension('value', label=label)),
+                     height=250, cmap='viridis', colorbar=True, title=f'{label}: step × noise level (u: 0 data, 1 noise)')
 
-    def profile(self, data):
-        if data is None: return hv.Curve([], 'noise level u', 'value')
-        u, v, label, step = data
-        return plot_opts(hv.Curve((u, v), 'noise level u', hv.Dimension('value', label=label)), height=190,
-                         title=f'{label}, newest (step {step})', line_width=2)
+@patch
+def profile(self:HeatmapView, data):
+    "The chosen statistic over noise level at the newest step."
+    if data is None: return hv.Curve([], 'noise level u', 'value')
+    u, v, label, step = data
+    return plot_opts(hv.Curve((u, v), 'noise level u', hv.Dimension('value', label=label)), height=190,
+                     title=f'{label}, newest (step {step})', line_width=2)
 
-    def frame(self) -> pd.DataFrame:
-        name = self.select.value
-        if name not in self.data.tbins: return pd.DataFrame()
-        da = self.data.tbins[name]
-        return pd.DataFrame(da.values, index=pd.Index(da.step.values, name='step'), columns=[f'u={u:.4g}' for u in da.t_bin.values])
+@patch
+def frame(self:HeatmapView) -> pd.DataFrame:
+    "The chosen statistic as steps × noise-level bins (the CSV download)."
+    name = self.select.value
+    if name not in self.data.tbins: return pd.DataFrame()
+    da = self.data.tbins[name]
+    return pd.DataFrame(da.values, index=pd.Index(da.step.values, name='step'), columns=[f'u={u:.4g}' for u in da.t_bin.values])
 
-# %% ../../nbs/30b_dash.views.ipynb #5bc3134f
+# %% ../../nbs/30b_dash.views.ipynb #823d6fb5
 def logsnr_histogram(process, edges_u:np.ndarray, density_u:np.ndarray, data_std:float=1.0):
     "A density over noise level u (bins `edges_u`) as a density over log-SNR λ: (λ edges increasing, density)."
     import torch
@@ -403,6 +425,7 @@ def logsnr_histogram(process, edges_u:np.ndarray, density_u:np.ndarray, data_std
     dens = np.where(width > 0, mass / np.where(width > 0, width, 1), 0.0)
     return (lam[::-1], dens[::-1]) if lam[0] > lam[-1] else (lam, dens)
 
+# %% ../../nbs/30b_dash.views.ipynb #84bd463c
 def analytic_density(config:dict, n_mc:int=200_000) -> dict|None:
     "The run's process and its configured sampler's density over u and over λ; None without a config, no curves for a learned sampler."
     if not config or 'process' not in config: return None
@@ -418,6 +441,7 @@ def analytic_density(config:dict, n_mc:int=200_000) -> dict|None:
     return dict(process=process, data_std=s, u=u, pu=pu, pl=pl,
                 std_label='data std ' + (f'{s:g}' if config.get('data_std') else '1 (assumed)'))
 
+# %% ../../nbs/30b_dash.views.ipynb #059a4e3d
 class DensityView(MetricView):
     "Densities over the noise level u (drawn, learned) with the configured sampler's, and the same over log-SNR λ."
     watches = ('names', 'tbins', 'meta')
@@ -472,7 +496,7 @@ class DensityView(MetricView):
                 da = self.data.tbins[n]; cols[f'{n} (step {int(da.step[-1])})'] = pd.Series(da.values[-1], index=da.t_bin.values)
         return pd.DataFrame(cols).rename_axis('noise level u')
 
-# %% ../../nbs/30b_dash.views.ipynb #ff677230
+# %% ../../nbs/30b_dash.views.ipynb #b50c55b3
 class ImagesView(MetricView):
     "Images logged over the steps (the spec's first metric), one step at a time, with a player over the steps."
     follow = param.Boolean(default=True, doc='show each new step as it arrives; going back to an older step turns it off')
@@ -531,6 +555,7 @@ class ImagesView(MetricView):
         return io.BytesIO(png_bytes(self.rgb(self.step_shown)[0]) if self.step_shown is not None else b'')
     def frame(self) -> pd.DataFrame: return pd.DataFrame({'step': self.steps()})
 
+# %% ../../nbs/30b_dash.views.ipynb #046ba4da
 class MosaicView(ImagesView):
     "Routing maps over their images: which tokens each block processed (dimmed: routed around, masked or skipped)."
     def rgb(self, step:int) -> tuple[np.ndarray, str]:

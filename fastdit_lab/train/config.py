@@ -10,6 +10,7 @@ import copy, dataclasses, json
 from pathlib import Path
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from fastcore.basics import patch
 import torch
 from .. import __version__
 from ..core import METHODS_HINT, FastditError, Registry, build, check, config_from_dict, config_to_dict
@@ -87,10 +88,14 @@ class TrainConfig:
     trackers: list = field(default_factory=list)  # accelerate trackers to mirror scalars to ('tensorboard', 'wandb')
     peak_tflops: float|None = None           # hardware peak for MFU; None = known GPUs only
 
-    def to_dict(self) -> dict: return config_to_dict(self)
-    def to_json(self, history:list|None=None) -> str:
-        "The config as `config.json` holds it: with the package version and the run's `history` of events."
-        return json.dumps(dict(self.to_dict(), version=__version__, **({'history': history} if history else {})), indent=1)
+# %% ../../nbs/09_train.config.ipynb #2c72b1de
+@patch
+def to_dict(self:TrainConfig) -> dict: return config_to_dict(self)
+
+@patch
+def to_json(self:TrainConfig, history:list|None=None) -> str:
+    "The config as `config.json` holds it: with the package version and the run's `history` of events."
+    return json.dumps(dict(self.to_dict(), version=__version__, **({'history': history} if history else {})), indent=1)
 
 # %% ../../nbs/09_train.config.ipynb #726972df
 def validate(cfg:TrainConfig) -> TrainConfig:

@@ -52,7 +52,7 @@ def fused_adamw_supported(device) -> bool:
     from torch.optim.optimizer import _get_fused_kernels_supported_devices
     return torch.device(device).type in _get_fused_kernels_supported_devices()
 
-# %% ../../nbs/10_train.trainer.ipynb #6c9e190b
+# %% ../../nbs/10_train.trainer.ipynb #ac2562e1
 def fsdp_plugin():
     "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
     from accelerate.utils import FullyShardedDataParallelPlugin
@@ -76,6 +76,7 @@ def is_fsdp2(acc) -> bool:
           'the config (--fsdp) or launch with accelerate launch --fsdp_version 2.')
     return sharded
 
+# %% ../../nbs/10_train.trainer.ipynb #daf6c97f
 def make_accelerator(cfg:TrainConfig):
     "The `Accelerator` for `cfg`: its precision, trackers and (with `fsdp`) FSDP2."
     from accelerate import Accelerator
@@ -98,6 +99,7 @@ def make_optimizer(net:torch.nn.Module, cfg:TrainConfig, device) -> torch.optim.
     return torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
                              weight_decay=cfg.weight_decay, fused=fused_adamw_supported(device))
 
+# %% ../../nbs/10_train.trainer.ipynb #ed9ef6db
 TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
                         clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
 
