@@ -121,7 +121,7 @@ def config_from_args(a:argparse.Namespace, saved=None):
     if saved is None: return resolve_config(recipe, **over)
     return validate(config_from_dict(TrainConfig, {**base, **over, 'recipe': recipe}))
 
-# %% ../nbs/40_cli.ipynb #d8e07979
+# %% ../nbs/40_cli.ipynb #5fe238fd
 EXIT_CODES = {0: 'done: the steps (or the time budget) reached',
               1: 'an unexpected error (a bug: its traceback is printed)',
               2: 'refused: bad input, or a run in a state to decide on (one line says what to do); nothing was written',
@@ -138,7 +138,7 @@ def cmd_train(a):
     if tr.is_main: print(f'[fastdit] run folder: {tr.run_dir}')
     if tr.stop_reason == 'preempted': sys.exit(EXIT_PREEMPTED)
 
-# %% ../nbs/40_cli.ipynb #23271f28
+# %% ../nbs/40_cli.ipynb #2dba301c
 def cmd_recipes(a):
     from fastdit_lab.train.config import RECIPES
     for k in sorted(RECIPES): print(f'{k:18s} {RECIPES[k]["description"]}')
@@ -179,7 +179,7 @@ def cmd_plan(a):
                      + (['activation checkpointing'] if a.grad_checkpointing else []) + ([f'plan {a.plan}'] if a.plan else []))
     print(format_plan(r, f'{what}: per GPU'))
 
-# %% ../nbs/40_cli.ipynb #e33d64a2
+# %% ../nbs/40_cli.ipynb #483d6b0c
 def cmd_models(a):
     from fastdit_lab.models.dit import MODELS, make_model
     from fastdit_lab.models.flops import model_flops

@@ -201,7 +201,7 @@ def csv(self:RunComparison) -> io.StringIO:
         cols[f'{label} {self.xaxis.value}'] = pd.Series(x); cols[f'{label} {self.metric.value}'] = pd.Series(ema_smooth(y, self.smoothing))
     return io.StringIO(pd.DataFrame(cols).to_csv(index=False))
 
-# %% ../../nbs/32_dash.app.ipynb #1c84ebfb
+# %% ../../nbs/32_dash.app.ipynb #35b80425
 class Dashboard(Viewer):
     "The app: the monitor of the run chosen among `runs` (folders of runs rescanned), their comparison, the SNR explorer."
     interval = param.Number(default=1.0, bounds=(0.1, None), doc='seconds between polls of the chosen run')
@@ -239,7 +239,7 @@ class Dashboard(Viewer):
 
     def __panel__(self): return self.tabs
 
-# %% ../../nbs/32_dash.app.ipynb #49bd6bef
+# %% ../../nbs/32_dash.app.ipynb #203804f3
 @patch
 def opened(self:Dashboard, event):
     "A page was opened: bring it up to date now rather than at the next beat (in a notebook: draw it anew)."
@@ -261,7 +261,7 @@ def renew(self:Dashboard, page:int):
         from fastdit_lab.dash.snr import snr_explorer
         self.tabs[page] = (name, snr_explorer(data_dir=self.data_dir))
 
-# %% ../../nbs/32_dash.app.ipynb #7ccb05a6
+# %% ../../nbs/32_dash.app.ipynb #e6abafbf
 @patch
 def tick(self:Dashboard, now:float|None=None):
     "One beat of the page: poll the chosen run (while its page is open), the compared runs and the folders when due."
@@ -278,7 +278,7 @@ def stop(self:Dashboard):
     if self.monitor is not None: self.monitor.stop()
     self.runset.close()
 
-# %% ../../nbs/32_dash.app.ipynb #b281c9ac
+# %% ../../nbs/32_dash.app.ipynb #a4cbeaba
 def notebook_extension():
     "Load Panel and HoloViews for inline output in JupyterLab, with their JavaScript inlined (works offline)."
     pn.extension(inline=True)       # hv.extension would add a second, CDN-loaded copy of Bokeh: the backend is enough

@@ -86,7 +86,7 @@ def _same(a, b) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return isinstance(a, (type(None), bool, int, float, str)) and type(a) is type(b) and a == b
 
-# %% ../../nbs/30a_dash.data.ipynb #f360ae03
+# %% ../../nbs/30a_dash.data.ipynb #3dd441af
 from fastcore.basics import patch
 
 @patch
@@ -115,7 +115,7 @@ def _mtime(path:Path) -> float|None:
     times = [p.stat().st_mtime for p in files if p.exists()]
     return max(times) if times else None
 
-# %% ../../nbs/30a_dash.data.ipynb #21f39739
+# %% ../../nbs/30a_dash.data.ipynb #459e02be
 @patch
 def _scalars(self:RunData, st, since, names) -> pd.DataFrame:
     "The kept scalar history with the rows from step `since` on (all of it, thinned, when `since` is None)."
@@ -144,7 +144,7 @@ def _tbins(self:RunData, st, kept:dict, names) -> dict:
         if da.sizes['step']: out[name] = da
     return out
 
-# %% ../../nbs/30a_dash.data.ipynb #42b9dd3f
+# %% ../../nbs/30a_dash.data.ipynb #e50111e6
 @patch
 def _arrays(self:RunData, st, kept_steps:dict, names) -> dict:
     "The steps of each array, and its newest array (read again only when its newest step changed)."

@@ -103,7 +103,7 @@ def routing_mosaic(images:np.ndarray, maps:np.ndarray, dim:float=0.2, pad:int=1)
             out[pad + i * (H + pad):pad + i * (H + pad) + H, pad + j * (W + pad):pad + j * (W + pad) + W] = tile
     return out
 
-# %% ../../nbs/30b_dash.views.ipynb #dc3ae31a
+# %% ../../nbs/30b_dash.views.ipynb #bb1cc489
 def plot_opts(el, height:int=240, **kw):
     "The shared look: as wide as the page, a fixed height, hover, axes and title that follow each frame."
     opts = dict(responsive=True, height=height, tools=['hover'], toolbar='above', framewise=True, **kw)
@@ -111,7 +111,7 @@ def plot_opts(el, height:int=240, **kw):
         return el.opts(hv.opts.Overlay(**{k: v for k, v in opts.items() if k not in ('tools',)}), hv.opts.Curve(framewise=True))
     return el.opts(**opts)
 
-# %% ../../nbs/30b_dash.views.ipynb #abc1eac6
+# %% ../../nbs/30b_dash.views.ipynb #6ad87aff
 class MetricView(Viewer):
     "One registered view (`spec`) of one run (`data`): redraws when what it shows changes; a failure shows in its place."
     data = param.ClassSelector(class_=RunData, doc="the run's data store")
@@ -160,7 +160,7 @@ class MetricView(Viewer):
         self.data.param.unwatch(self.watcher)
     def __panel__(self): return self.layout
 
-# %% ../../nbs/30b_dash.views.ipynb #b87d9595
+# %% ../../nbs/30b_dash.views.ipynb #3bc16957
 @patch
 def changed(self:MetricView, *events):
     "A watched parameter changed: draw now, or at the next due `flush()`."
@@ -294,7 +294,7 @@ class CurvesView(MetricView):
         else:                                              # new data into the same plots
             for pipe, p in zip(self.pipes, payloads): pipe.send(p)
 
-# %% ../../nbs/30b_dash.views.ipynb #90065d6f
+# %% ../../nbs/30b_dash.views.ipynb #55100926
 @patch
 def payload(self:CurvesView, series, lines) -> dict:
     "One plot's data: each line's label, steps, raw and smoothed values; whether and how the y axis is logarithmic; its title."
@@ -333,7 +333,7 @@ def frame(self:CurvesView) -> pd.DataFrame:
         for n in list(df): df[f'{n} (EMA {self.smoothing:g})'] = ema_smooth(df[n].values, self.smoothing)
     return df.rename_axis('step')
 
-# %% ../../nbs/30b_dash.views.ipynb #1278763f
+# %% ../../nbs/30b_dash.views.ipynb #f576607d
 def edges_of(centres:np.ndarray) -> np.ndarray:
     "Cell edges around sorted `centres` (midpoints; half a gap beyond each end, ±0.5 for a single centre)."
     c = np.asarray(centres, dtype=np.float64)
@@ -341,7 +341,7 @@ def edges_of(centres:np.ndarray) -> np.ndarray:
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
-# %% ../../nbs/30b_dash.views.ipynb #9b59c420
+# %% ../../nbs/30b_dash.views.ipynb #590c715e
 class HeatmapView(MetricView):
     "Per-noise-level statistics: a step × noise-level heatmap of the chosen one, and its newest profile."
     follow_preferred = param.Boolean(default=True, doc="show the spec's first logged statistic until the user picks another")
@@ -389,7 +389,7 @@ class HeatmapView(MetricView):
         self.heat_pipe.send((edges, edges_of(da.step.values), v, label))
         self.profile_pipe.send((da.t_bin.values, v[-1], label, int(da.step[-1])))
 
-# %% ../../nbs/30b_dash.views.ipynb #e0547842
+# %% ../../nbs/30b_dash.views.ipynb #1a7e52b1
 @patch
 def heatmap(self:HeatmapView, data):
     "The step × noise-level heatmap of the chosen statistic (an empty one before the first)."
@@ -414,7 +414,7 @@ def frame(self:HeatmapView) -> pd.DataFrame:
     da = self.data.tbins[name]
     return pd.DataFrame(da.values, index=pd.Index(da.step.values, name='step'), columns=[f'u={u:.4g}' for u in da.t_bin.values])
 
-# %% ../../nbs/30b_dash.views.ipynb #823d6fb5
+# %% ../../nbs/30b_dash.views.ipynb #c0a0c205
 def logsnr_histogram(process, edges_u:np.ndarray, density_u:np.ndarray, data_std:float=1.0):
     "A density over noise level u (bins `edges_u`) as a density over log-SNR λ: (λ edges increasing, density)."
     import torch
@@ -425,7 +425,7 @@ def logsnr_histogram(process, edges_u:np.ndarray, density_u:np.ndarray, data_std
     dens = np.where(width > 0, mass / np.where(width > 0, width, 1), 0.0)
     return (lam[::-1], dens[::-1]) if lam[0] > lam[-1] else (lam, dens)
 
-# %% ../../nbs/30b_dash.views.ipynb #84bd463c
+# %% ../../nbs/30b_dash.views.ipynb #7fc3dfd9
 def analytic_density(config:dict, n_mc:int=200_000) -> dict|None:
     "The run's process and its configured sampler's density over u and over λ; None without a config, no curves for a learned sampler."
     if not config or 'process' not in config: return None
@@ -441,7 +441,7 @@ def analytic_density(config:dict, n_mc:int=200_000) -> dict|None:
     return dict(process=process, data_std=s, u=u, pu=pu, pl=pl,
                 std_label='data std ' + (f'{s:g}' if config.get('data_std') else '1 (assumed)'))
 
-# %% ../../nbs/30b_dash.views.ipynb #059a4e3d
+# %% ../../nbs/30b_dash.views.ipynb #92d90ef3
 class DensityView(MetricView):
     "Densities over the noise level u (drawn, learned) with the configured sampler's, and the same over log-SNR λ."
     watches = ('names', 'tbins', 'meta')
@@ -496,7 +496,7 @@ class DensityView(MetricView):
                 da = self.data.tbins[n]; cols[f'{n} (step {int(da.step[-1])})'] = pd.Series(da.values[-1], index=da.t_bin.values)
         return pd.DataFrame(cols).rename_axis('noise level u')
 
-# %% ../../nbs/30b_dash.views.ipynb #b50c55b3
+# %% ../../nbs/30b_dash.views.ipynb #3c61e616
 class ImagesView(MetricView):
     "Images logged over the steps (the spec's first metric), one step at a time, with a player over the steps."
     follow = param.Boolean(default=True, doc='show each new step as it arrives; going back to an older step turns it off')
@@ -555,7 +555,7 @@ class ImagesView(MetricView):
         return io.BytesIO(png_bytes(self.rgb(self.step_shown)[0]) if self.step_shown is not None else b'')
     def frame(self) -> pd.DataFrame: return pd.DataFrame({'step': self.steps()})
 
-# %% ../../nbs/30b_dash.views.ipynb #046ba4da
+# %% ../../nbs/30b_dash.views.ipynb #1094e3cd
 class MosaicView(ImagesView):
     "Routing maps over their images: which tokens each block processed (dimmed: routed around, masked or skipped)."
     def rgb(self, step:int) -> tuple[np.ndarray, str]:

@@ -88,7 +88,7 @@ class TrainConfig:
     trackers: list = field(default_factory=list)  # accelerate trackers to mirror scalars to ('tensorboard', 'wandb')
     peak_tflops: float|None = None           # hardware peak for MFU; None = known GPUs only
 
-# %% ../../nbs/09_train.config.ipynb #2c72b1de
+# %% ../../nbs/09_train.config.ipynb #98c8e5d0
 @patch
 def to_dict(self:TrainConfig) -> dict: return config_to_dict(self)
 

@@ -21,7 +21,7 @@ def ema_update(ema:torch.nn.Module, model:torch.nn.Module, decay:float):
     ep, mp = list(ema.parameters()), list(model.parameters())
     torch._foreach_lerp_(ep, [p.detach().to(e.dtype) for p, e in zip(mp, ep)], 1 - decay)
 
-# %% ../../nbs/08a_train.ema.ipynb #b488444e
+# %% ../../nbs/08a_train.ema.ipynb #ae6869e0
 def _lerp_(ema:list, src:list, w:torch.Tensor):
     "ema ← ema + w·(src − ema) for a weight `w` that stays on the device (0-d tensor)."
     # `_foreach_lerp_` takes its weight as a Scalar: a 0-d tensor there is read back to the host, a sync per step;
@@ -30,7 +30,7 @@ def _lerp_(ema:list, src:list, w:torch.Tensor):
     torch._foreach_mul_(d, w)
     torch._foreach_add_(ema, d)
 
-# %% ../../nbs/08a_train.ema.ipynb #fff26b85
+# %% ../../nbs/08a_train.ema.ipynb #79e15b76
 class EMA:
     "An exponential moving average of `model`'s weights: a full copy, or this rank's shards when the model is sharded."
     def __init__(self, model:torch.nn.Module):

@@ -52,7 +52,7 @@ def fused_adamw_supported(device) -> bool:
     from torch.optim.optimizer import _get_fused_kernels_supported_devices
     return torch.device(device).type in _get_fused_kernels_supported_devices()
 
-# %% ../../nbs/10_train.trainer.ipynb #ac2562e1
+# %% ../../nbs/10_train.trainer.ipynb #0e9e9ccd
 def fsdp_plugin():
     "accelerate's FSDP2 plugin for a DiT: each transformer block is its own unit of sharding, the rest is the root's."
     from accelerate.utils import FullyShardedDataParallelPlugin
@@ -76,7 +76,7 @@ def is_fsdp2(acc) -> bool:
           'the config (--fsdp) or launch with accelerate launch --fsdp_version 2.')
     return sharded
 
-# %% ../../nbs/10_train.trainer.ipynb #daf6c97f
+# %% ../../nbs/10_train.trainer.ipynb #fbe02c96
 def make_accelerator(cfg:TrainConfig):
     "The `Accelerator` for `cfg`: its precision, trackers and (with `fsdp`) FSDP2."
     from accelerate import Accelerator
@@ -99,7 +99,7 @@ def make_optimizer(net:torch.nn.Module, cfg:TrainConfig, device) -> torch.optim.
     return torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr, betas=cfg.betas,
                              weight_decay=cfg.weight_decay, fused=fused_adamw_supported(device))
 
-# %% ../../nbs/10_train.trainer.ipynb #ed9ef6db
+# %% ../../nbs/10_train.trainer.ipynb #e4768b8b
 TRACKER_PACKAGES = dict(tensorboard='tensorboard', wandb='wandb', comet_ml='comet_ml', aim='aim', mlflow='mlflow',
                         clearml='clearml', dvclive='dvclive', swanlab='swanlab', trackio='trackio')
 
@@ -156,7 +156,7 @@ class Trainer:
 
     @property
     def inference_plan(self):
-        "The active plan if samplers run it too (DyDiT), else None."
+        "The active plan if it declares that samplers run it too (`caps.inference`), else None."
         return inference_plan(self.plan)
 
     def say(self, msg:str):
