@@ -65,6 +65,8 @@ class Page:
         self.page, self.ignore, self.problems = browser.new_page(viewport={'width': 1400, 'height': 1000}), ignore, []
         self.page.on('pageerror', lambda e: self.problems.append(f'page error: {e}'))
         self.page.on('console', lambda m: m.type == 'error' and self.problems.append(f'console error: {m.text}'))
+        self.console = []                  # every console message, kept beside the screenshots (what Bokeh logged)
+        self.page.on('console', lambda m: self.console.append(f'{time.time():.2f} {m.type}: {m.text[:1000]}'))
         self.page.on('requestfailed', lambda r: self.problems.append(f'request failed: {r.url} {r.failure}'))
         self.page.on('response', lambda r: r.status >= 400 and self.problems.append(f'HTTP {r.status}: {r.url}'))
     def errors(self): return [p for p in self.problems if not any(re.search(i, p) for i in self.ignore)]
@@ -252,14 +254,11 @@ class JupyterLab:
         "Cell outputs with a Python traceback (a kernel-side error of the page's widgets lands in the last output)."
         return [t[-1500:] for t in self.output().all_inner_texts() if 'Traceback' in t]
     def __exit__(self, *exc):
-        if hasattr(self, 'p'): self.p.close()
+        if hasattr(self, 'p'):
+            (self.folder / 'console.log').write_text('\n'.join(self.p.console))
+            self.p.close()
         stop(self.lab)
 
-@pytest.mark.xfail(strict=False, reason='open (issue 16): in JupyterLab it passed 2 of 6 runs. Fixed in dash.views: a tab '
-                   'click sent with echoes of removed models is applied, and "cannot find a view for Legend" page errors '
-                   "are gone. Left, intermittent: the loss curve's last points never reach the page, or a tab opened is "
-                   'missing or stays empty; the page echoes every kernel change back over the comm, late while the kernel '
-                   'is busy. Served pages pass')
 def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
     "The tutorial in JupyterLab, offline: a run trains on a kernel thread, its monitor follows it, the selector switches."
     shutil.copy(ROOT / 'nbs' / 'tutorials' / 'live_monitor.ipynb', tmp_path / 'live_monitor.ipynb')

@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/dash.views.html.md"""
 
 # %% ../../nbs/30b_dash.views.ipynb #9891f475
 from __future__ import annotations
-import contextlib, functools, io, math, time
+import asyncio, contextlib, functools, io, math, threading, time
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -22,9 +22,10 @@ from .snr import bokeh_backend
 
 # %% auto #0
 __all__ = ['VIEW_KINDS', 'ema_smooth', 'identical_groups', 'log_ticks', 'as_rgb', 'upscale', 'png_bytes', 'routing_mosaic',
-           'plot_opts', 'MetricView', 'model_refs', 'stale_refs', 'drop_stale_events', 'keep_notebook_patches',
-           'served', 'batched', 'tabs', 'dynamic_pane', 'CurvesView', 'edges_of', 'HeatmapView', 'logsnr_histogram',
-           'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView', 'MapsView', 'make_view']
+           'plot_opts', 'MetricView', 'model_refs', 'stale_refs', 'drop_stale_events', 'on_loop_thread', 'main_loop',
+           'keep_notebook_patches', 'served', 'batched', 'tabs', 'dynamic_pane', 'CurvesView', 'edges_of',
+           'HeatmapView', 'logsnr_histogram', 'analytic_density', 'DensityView', 'ImagesView', 'MosaicView', 'BarsView',
+           'MapsView', 'make_view']
 
 # %% ../../nbs/30b_dash.views.ipynb #600272da
 def ema_smooth(values, weight:float) -> np.ndarray:
@@ -216,16 +217,37 @@ def drop_stale_events(doc, content:dict) -> list:
     if dropped: content['events'] = events
     return dropped
 
+
+# %% ../../nbs/30b_dash.views.ipynb #5798bd6d
+def on_loop_thread(f, loop:asyncio.AbstractEventLoop|None, thread_id:int|None):
+    "`f`, run on the thread `thread_id` whose event loop is `loop`: from another thread, scheduled there in call order."
+    @functools.wraps(f)
+    def run(*args, **kw):
+        if loop is None or threading.get_ident() == thread_id or not loop.is_running(): return f(*args, **kw)
+        loop.call_soon_threadsafe(functools.partial(f, *args, **kw))
+    return run
+
+def main_loop() -> tuple:
+    "(the running event loop, this thread's id) on the main thread (a kernel's cells); (None, None) elsewhere."
+    if threading.current_thread() is not threading.main_thread(): return None, None
+    try: return asyncio.get_running_loop(), threading.get_ident()
+    except RuntimeError: return None, None
+
+# %% ../../nbs/30b_dash.views.ipynb #21d76040
 def keep_notebook_patches():
-    "Make Panel apply a notebook page's message without the events that name removed models (idempotent)."
+    "Make Panel apply a notebook page's message on the kernel's main thread, without events naming removed models (idempotent)."
     from panel.viewable import MimeRenderMixin
-    on_msg = MimeRenderMixin._on_msg
-    if getattr(on_msg, 'drops_stale_events', False): return
-    @functools.wraps(on_msg)
-    def _on_msg(self, ref:str, manager, msg):
+    on_msg, (loop, thread_id) = MimeRenderMixin._on_msg, main_loop()
+    if getattr(on_msg, 'drops_stale_events', False):
+        if loop is not None and on_msg.loop[0] is None: on_msg.loop[:] = [loop, thread_id]   # first call from a cell
+        return
+    where = [loop, thread_id]
+    def apply(self, ref:str, manager, msg):
         if ref in pn.state._views: drop_stale_events(pn.state._views[ref][2], msg.get('content') or {})
         return on_msg(self, ref, manager, msg)
-    _on_msg.drops_stale_events = True
+    @functools.wraps(on_msg)
+    def _on_msg(self, ref:str, manager, msg): return on_loop_thread(apply, *where)(self, ref, manager, msg)
+    _on_msg.drops_stale_events, _on_msg.loop = True, where
     MimeRenderMixin._on_msg = _on_msg
 
 # %% ../../nbs/30b_dash.views.ipynb #82384bcd
