@@ -224,6 +224,67 @@ def test_snr_explorer_under_panel_serve(chromium, tmp_path):
     finally: stop(server)
     assert not server_problems(tmp_path / 'panel.log'), server_problems(tmp_path / 'panel.log')
 
+# --- a DyDiT run: its gates as training and as sampling run them --------------------------------------------------------
+
+# every line plotted over steps, as (steps, values): what the plots hold
+LINES = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
+    if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
+    const d = m.data_source.data, get = k => Array.from(d instanceof Map ? d.get(k) : d[k]);
+    out.push([get(m.glyph.x.field), get(m.glyph.y.field)]); } return out; }"""
+TITLES = """() => Array.from(window.Bokeh.documents).flatMap(doc => Array.from(doc.all_models)).filter(m => m.type === 'Title').map(m => m.text)"""
+
+def test_dydit_run_shows_its_gates_as_training_and_sampling_run_them(chromium, tmp_path):
+    """A DyDiT run whose gates have closed: the Token plan tab draws the routing maps under training gates and under
+    sampling gates, the widths per noise level, and both FLOPs-ratio curves with the values its store holds."""
+    import numpy as np
+    from conftest import run_cli
+    from fastdit_lab.train.store import RunStore
+    run = tmp_path / 'runs' / 'dydit'
+    # a FLOPs target of 0.3 from the first step at a high learning rate: within 20 steps the widths shrink and the token
+    # gates start to close (at init every gate is open, where the training and sampling gates agree and every map is full)
+    r = run_cli('train', '--recipe', 'dydit', '--model', 'DyDiT-T/4', '--image-size', '16', '--batch-size', '8', '--steps', '20',
+                '--log-every', '5', '--routing-every', '10', '--sample-n', '10', '--sample-steps', '3', '--ckpt-every', '20',
+                '--lr', '5e-3', '--stages', '[]', '--losses', json.dumps([dict(name='flops', weight=5.0, target=0.3, hold_steps=0, warmup_steps=0)]),
+                '--run-dir', run, env={'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    with RunStore(run / 'store.sqlite') as st:
+        sc = st.scalars()
+        ratios = {n: sc[n].dropna('step') for n in ('plan/routing_flops_ratio', 'plan/routing_flops_ratio_sampling')}
+        maps = {n: st.array(n, 20).values for n in ('plan/routing_map', 'plan/routing_map_sampling')}
+    train, sampling = (ratios[n].values for n in ratios)
+    assert train.max() < 0.9 and not np.allclose(train, sampling), ratios          # the two gatings differ ...
+    assert all(0 < m.mean() < 1 for m in maps.values()) and (maps['plan/routing_map'] != maps['plan/routing_map_sampling']).any()
+    port = free_port(); url = f'http://127.0.0.1:{port}/'
+    log = tmp_path / 'dash.log'
+    server = start([sys.executable, '-m', 'fastdit_lab.cli', 'dash', str(run.parent), '--port', str(port)], url, 'dashboard server', log)
+    try:
+        p = open_dashboard(chromium, url)
+        page = p.page
+        page.get_by_text('Token plan', exact=True).first.click()
+        for title in ('Which tokens each block processed', 'Which tokens each block processes when sampling',
+                      'Width each block keeps, per noise level'):
+            page.get_by_text(title, exact=True).first.wait_for(timeout=WAIT_S * 1000)
+        # both mosaics show the newest maps: one caption each, over an image of non-zero size
+        caption = page.get_by_text(re.compile(r'^step 20: blocks 0–5 →, one image per row'))
+        wait_until(lambda: caption.count() == 2, 'the two routing mosaics did not show step 20')
+        # ... and so do the two mosaics (each a drawn image; a view showing the other's maps would repeat it)
+        shown = "is => is.filter(i => i.naturalWidth * i.naturalHeight).map(i => i.src)"
+        wait_until(lambda: len(set(page.locator('img').evaluate_all(shown))) >= 2, 'the two routing mosaics did not draw two images')
+        # each stored FLOPs ratio is a line of its own in the plots, at the steps and values the store holds
+        def drawn(series):
+            return any(list(xs) == [int(s) for s in series.step.values] and np.allclose(ys, series.values, atol=1e-6)
+                       for xs, ys in page.evaluate(LINES))
+        for name, series in ratios.items(): wait_until(lambda: drawn(series), f'{name} was not drawn with its stored values')
+        for label in ('training gates', 'sampling gates'):                     # each under the label its view gives it
+            wait_until(lambda: f'FLOPs ratio on the fixed images, {label}' in page.evaluate(TITLES), f'no plot is titled by its {label}')
+        page.wait_for_timeout(1000)
+        screenshot(page, tmp_path, 'dydit-token-plan')
+        assert page.get_by_text('Could not draw').count() == 0
+        assert not p.errors(), p.errors()
+        p.close()
+    finally: stop(server)
+    assert not server_problems(log), server_problems(log)
+
 # --- JupyterLab ------------------------------------------------------------------------------------------------------
 
 class JupyterLab:

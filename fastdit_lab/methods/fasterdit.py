@@ -6,6 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.fasterdit.html.md"""
 
 # %% ../../nbs/20_methods.fasterdit.ipynb #2dadd7e8
 from __future__ import annotations
+import warnings
 import torch
 from ..core import check
 from ..diffusion.objectives import LossContext, LossTerm, LOSS_TERMS, per_sample_mean
@@ -25,6 +26,10 @@ class VelocityDirection(LossTerm):
     def __call__(self, ctx:LossContext) -> torch.Tensor:
         check('v' in ctx.pred and isinstance(ctx.process, Flow),
               "The velocity_direction loss needs the velocity objective on a flow process (e.g. --recipe sit).")
+        if ctx.x0.shape[1] == 1:           # shown once per process (Python's default warning filter)
+            warnings.warn('The velocity_direction loss takes its cosine over channels and these data have one, where it is '
+                          '±1 with no gradient: the term trains nothing here (FasterDiT applies it to 4-channel latents).',
+                          stacklevel=2)
         v_hat, v = ctx.pred['v'].float(), ctx.process.velocity(ctx.x0, ctx.noise, ctx.t).float()
         dot = (v_hat * v).sum(1, keepdim=True)
         na2, nb2 = (v_hat * v_hat).sum(1, keepdim=True), (v * v).sum(1, keepdim=True)
