@@ -1,10 +1,14 @@
 """Races between training configurations on real data: each arm and seed trains from scratch, then draws samples and
 scores the project's proxy FID and class accuracy (`fastdit_lab.eval`). Used by the method benchmarks.
 
+A race split over processes (one seed per core, or arms taken from an earlier race with the same settings) is joined
+into one result with `python bench/race.py merge NAME FILE... [--rename OLD=NEW] [--note TEXT]`: every row of every
+file, each with the file, commit and machine it came from, and the summary table over all of them.
+
 Two budgets: `--budget S` gives every arm the same training seconds (sampler overheads included), which is only
 fair on a quiet machine; `--steps N` gives every arm N optimizer steps (or, with per-arm `steps` from a measured
 throughput, the steps the same time buys), which does not depend on what else the machine runs."""
-import argparse, json, os, statistics, tempfile
+import argparse, datetime, json, os, statistics, tempfile
 from pathlib import Path
 import torch
 from common import RESULTS, write_result
@@ -100,3 +104,34 @@ def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:
     partial.unlink(missing_ok=True)
     print('wrote', path)
     return path
+
+def merge(name:str, files:list, rename:dict|None=None, arms:list|None=None, note:str='') -> Path:
+    """Join the rows of race results `files` into bench/results/<name>-<device>-<date>.json: each row keeps its source
+    (file, commit, machine); `rename` relabels arms (an arm named differently in another race); `arms`: the arms'
+    order in the summary (default: first appearance), rows of other arms are left out."""
+    rename, rows, sources = rename or {}, [], []
+    for f in files:
+        d = json.loads(Path(f).read_text())
+        sources.append(dict(file=Path(f).name, benchmark=d['benchmark'], commit=d['commit'], date=d['date'],
+                            machine=d['machine'], settings=d['settings']))
+        for r in d['results']:
+            r = dict(r, arm=rename.get(r['arm'], r['arm']), source=Path(f).name)
+            if arms is None or r['arm'] in arms: rows.append(r)
+    labels = arms or list(dict.fromkeys(r['arm'] for r in rows))
+    table = summary(rows, labels)
+    dev = sources[0]['machine'].get('gpu', 'cpu').replace(' ', '_')
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    path = RESULTS / f'{name}-{dev}-{stamp}.json'
+    path.write_text(json.dumps(dict(benchmark=name, date=datetime.datetime.now().isoformat(timespec='seconds'), merged_from=sources,
+                                    note=note, results=rows, summary=table), indent=1))
+    for t in table: print(f"{t['arm']:32s} FID {t['fid_mean']:.2f} {t['fid_per_seed']}  class acc {t['class_accuracy_mean']:.3f} {t['class_accuracy_per_seed']}")
+    print('wrote', path)
+    return path
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description='Join race results split over processes into one (see the module docstring).')
+    p.add_argument('command', choices=['merge']); p.add_argument('name'); p.add_argument('files', nargs='+')
+    p.add_argument('--rename', nargs='*', default=[], metavar='OLD=NEW'); p.add_argument('--arms', nargs='*', default=None)
+    p.add_argument('--note', default='')
+    a = p.parse_args()
+    merge(a.name, a.files, dict(r.split('=', 1) for r in a.rename), a.arms, a.note)
