@@ -395,7 +395,7 @@ class ViewSpec:
     name: str                  # unique key, e.g. 'loss/curves'
     kind: str                  # a generic view of dash.monitor: curves, heatmap, density, images, mosaic, bars, maps
     table: str                 # where the metrics live: scalars, tbins or arrays
-    metrics: dict              # pattern -> options (label, style, log10, ...), in order of preference
+    metrics: dict              # pattern -> options (label, style, log10, role, ...), in order of preference
     title: str = ''
     section: str = ''          # the namespace it is shown under; default: the namespace of `name`
     order: int = 50            # position within its section
@@ -447,7 +447,9 @@ def views_for(names:dict, views=None) -> list[tuple[ViewSpec, list[str]]]:
     for v in views:
         hits = v.matching(names.get(v.table, ()))
         claimed[v.table].update(hits)
-        if hits or v.empty: out.append((v, hits))
+        # a metric with a `role` (the images under routing maps, the rows' coordinates of a map) only supports the
+        # drawn ones: logged alone it does not bring the view up
+        if any(not v.options_of(n).get('role') for n in hits) or v.empty: out.append((v, hits))
     rest = {t: [n for n in names.get(t, ()) if n not in claimed[t]] for t in TABLES}
     for ns in sorted({metric_namespace(n) for n in rest['scalars']}):          # unclaimed scalars: curves per namespace
         title = NAMESPACES.get(ns, ns or 'Other scalars')
