@@ -1,7 +1,8 @@
 """Stacked methods against their parts and the dense baseline: does FasterDiT + TREAD beat FasterDiT, TREAD and SiT?
 
 Arms (DiT-T/4, `--depth` blocks deep; TREAD routes `--route START END` at ratio 0.5): dense SiT, TREAD (its EDM
-recipe), FasterDiT (flow, logit-normal, direction loss, data std 1) and the `fasterdit-tread` combination. Each arm and
+recipe), FasterDiT (flow, logit-normal, direction loss, data std 1), the `fasterdit-tread` combination, and SiT with
+TREAD's routing (the routing without the change of process). Each arm and
 seed trains from scratch, then scores the proxy FID and class accuracy of its samples (`bench/race.py`).
 
 An equal wall clock, fixed in steps: `--time-steps N` first times every arm side by side (`--time-steps` steady steps
@@ -24,7 +25,8 @@ def arms_of(a) -> list:
     return [('dense (SiT)', 'sit', margs),
             (f'TREAD 0.5, {a.route[0]}→{a.route[1]} (EDM)', 'tread', {**margs, **route}),
             ('FasterDiT', 'fasterdit', margs),
-            ('FasterDiT + TREAD', 'fasterdit-tread', {**margs, **route})]
+            ('FasterDiT + TREAD', 'fasterdit-tread', {**margs, **route}),
+            (f'SiT + TREAD 0.5, {a.route[0]}→{a.route[1]}', 'sit', {**margs, **route})]     # TREAD's routing on the flow
 
 def seconds_per_step(a, arms:list) -> dict:
     "Steady-state training seconds per step of each arm: (time of warm-up + n steps − time of warm-up) / n, side by side."
@@ -45,7 +47,7 @@ if __name__ == '__main__':
     p = race_parser(__doc__, 'fashion-mnist', 120.0, depth=8)
     p.add_argument('--route', type=int, nargs=2, default=[2, -4], metavar=('START', 'END'), help="TREAD's route (blocks, inclusive)")
     p.add_argument('--time-steps', type=int, default=None, help='time each arm over this many steps, then race at an equal wall clock')
-    p.add_argument('--arm-steps', type=int, nargs='+', default=None, help="each arm's fixed steps (all four, in the arms' order)")
+    p.add_argument('--arm-steps', type=int, nargs='+', default=None, help="each arm's fixed steps (one per arm, in the arms' order)")
     a = p.parse_args()
     if a.threads:
         import torch; torch.set_num_threads(a.threads)
@@ -56,6 +58,7 @@ if __name__ == '__main__':
         a.arm_steps = [round(a.steps * dense / sps[label]) for label, *_ in arms]
         extra['timing'] = dict(seconds_per_step=sps, time_steps=a.time_steps, seconds=time.time() - t0,
                                arm_steps=dict(zip(sps, a.arm_steps)))
+        print('--arm-steps', *a.arm_steps, flush=True)                 # for a process racing the other seeds
     if a.arm_steps:
         assert len(a.arm_steps) == len(arms), f'--arm-steps needs {len(arms)} numbers, one per arm'
         arms = [(label, recipe, {**over, 'steps': n}) for (label, recipe, over), n in zip(arms, a.arm_steps)]
