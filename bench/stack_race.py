@@ -2,8 +2,8 @@
 
 Arms (DiT-T/4, `--depth` blocks deep; TREAD routes `--route START END` at ratio 0.5): dense SiT, TREAD (its EDM
 recipe), FasterDiT (flow, logit-normal, direction loss, data std 1), the `fasterdit-tread` combination, and SiT with
-TREAD's routing (the routing without the change of process). Each arm and
-seed trains from scratch, then scores the proxy FID and class accuracy of its samples (`bench/race.py`).
+TREAD's routing (the routing without the change of process). Each arm and seed trains from scratch, then scores the
+proxy FID and class accuracy of its samples (`bench/race.py`).
 
 An equal wall clock, fixed in steps: `--time-steps N` first times every arm side by side (`--time-steps` steady steps
 each, after a warm-up, in one process), then gives each arm the steps that the dense arm's `--steps` take it, so the
@@ -15,7 +15,6 @@ the seeds over two processes with the same budget). The JSON records the timing 
 """
 import tempfile, time
 from race import deeper, race, race_parser          # bench/ is on the path of a script run from it
-import fastdit_lab.all
 from fastdit_lab.train.config import resolve_config
 from fastdit_lab.train.trainer import Trainer
 
@@ -60,6 +59,6 @@ if __name__ == '__main__':
                                arm_steps=dict(zip(sps, a.arm_steps)))
         print('--arm-steps', *a.arm_steps, flush=True)                 # for a process racing the other seeds
     if a.arm_steps:
-        assert len(a.arm_steps) == len(arms), f'--arm-steps needs {len(arms)} numbers, one per arm'
+        if len(a.arm_steps) != len(arms): p.error(f'--arm-steps needs {len(arms)} numbers, one per arm, got {len(a.arm_steps)}')
         arms = [(label, recipe, {**over, 'steps': n}) for (label, recipe, over), n in zip(arms, a.arm_steps)]
     race('stack_race', arms, a, extra=extra)
