@@ -55,6 +55,12 @@ def summary(rows:list, labels:list) -> list:
                         steps_mean=statistics.mean(r['steps'] for r in rs)))
     return out
 
+def arm_config(a:argparse.Namespace, recipe:str, over:dict, seed:int, run_dir:str, **budget):
+    "The training config of one arm and seed of a race: the race's options, then `budget` (steps, time), then the arm's `over`."
+    return resolve_config(recipe, **{**dict(model=a.model, data=a.data, data_dir=a.data_dir, image_size=a.image_size,
+                          **budget, batch_size=a.batch, lr=a.lr, warmup_steps=50, ema_decay=0.999, ema_warmup=True,
+                          seed=seed, log_every=50, ckpt_every=10**9, sample_n=10, sample_steps=4, run_dir=run_dir), **over})
+
 def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:bool=True):
     """Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json
     (returns its path), or with `write=False` return (rows, summary table).
@@ -68,10 +74,7 @@ def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:
             for i, (label, recipe, over) in enumerate(arms):
                 budget = dict(steps=a.steps, time_budget_s=None) if a.steps else dict(steps=10**9, time_budget_s=a.budget)
                 load0 = os.getloadavg()
-                cfg = resolve_config(recipe, **{**dict(model=a.model, data=a.data, data_dir=a.data_dir, image_size=a.image_size,
-                                     **budget, batch_size=a.batch, lr=a.lr, warmup_steps=50,
-                                     ema_decay=0.999, ema_warmup=True, seed=seed, log_every=50, ckpt_every=10**9,
-                                     sample_n=10, sample_steps=4, run_dir=f'{tmp}/{seed}-{i}'), **over})
+                cfg = arm_config(a, recipe, over, seed, f'{tmp}/{seed}-{i}', **budget)
                 tr = Trainer(cfg, quiet=True).fit()
                 with RunStore(Path(tr.run_dir) / 'store.sqlite') as st:
                     sc = st.scalars()

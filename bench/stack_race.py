@@ -14,8 +14,7 @@ the seeds over two processes with the same budget). The JSON records the timing 
         --steps 600 --time-steps 30 --n 1000 --seeds 0 1 --threads 1
 """
 import tempfile, time
-from race import deeper, race, race_parser          # bench/ is on the path of a script run from it
-from fastdit_lab.train.config import resolve_config
+from race import arm_config, deeper, race, race_parser          # bench/ is on the path of a script run from it
 from fastdit_lab.train.trainer import Trainer
 
 def arms_of(a) -> list:
@@ -34,9 +33,7 @@ def seconds_per_step(a, arms:list) -> dict:
         t = []
         for steps in (10, 10 + a.time_steps):
             with tempfile.TemporaryDirectory() as tmp:
-                cfg = resolve_config(recipe, **{**dict(model=a.model, data=a.data, data_dir=a.data_dir, image_size=a.image_size,
-                                     steps=steps, time_budget_s=None, batch_size=a.batch, lr=a.lr, warmup_steps=50, seed=0,
-                                     log_every=50, ckpt_every=10**9, sample_n=10, sample_steps=4, run_dir=tmp), **over})
+                cfg = arm_config(a, recipe, over, 0, tmp, steps=steps, time_budget_s=None)
                 t.append(Trainer(cfg, quiet=True).fit().train_seconds)
         out[label] = (t[1] - t[0]) / a.time_steps
         print(f'{label:28s} {out[label]:.3f} s/step', flush=True)
