@@ -15,11 +15,11 @@ pytestmark = [pytest.mark.ui, needs_chromium]
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 180                           # ceiling of any one wait, in seconds
 STEP = re.compile(r'^step \d+$')       # the bold "step N" of the monitor's header
-# the newest step of each line plotted over steps: what the plots hold, not what a label says
-SOURCE_STEPS = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
+# every line plotted, as (x field, x values, y values): what the plots hold, not what a label says
+LINES = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
     if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
-    const d = m.data_source.data, col = d instanceof Map ? d.get('step') : d['step'];
-    if (col && col.length) out.push(Math.max(...Array.from(col))); } return out; }"""
+    const d = m.data_source.data, get = k => Array.from(d instanceof Map ? d.get(k) : d[k]);
+    out.push([m.glyph.x.field, get(m.glyph.x.field), get(m.glyph.y.field)]); } return out; }"""
 
 def wait_until(condition, what:str, timeout:float=WAIT_S, every:float=0.5):
     "Poll `condition()` until it is truthy (returning it), or fail saying `what` did not happen within `timeout` s."
@@ -72,7 +72,8 @@ class Page:
     def errors(self): return [p for p in self.problems if not any(re.search(i, p) for i in self.ignore)]
     def shown_step(self) -> int:
         return int(self.page.get_by_text(STEP).first.inner_text().split()[1])
-    def source_steps(self) -> list[int]: return self.page.evaluate(SOURCE_STEPS)
+    def source_steps(self) -> list[int]:                   # the newest step of each line plotted over steps
+        return [max(xs) for x, xs, _ in self.page.evaluate(LINES) if x == 'step' and xs]
     def canvases(self) -> int: return self.page.locator('canvas').count()
     def canvas_sizes(self) -> list: return self.page.locator('canvas').evaluate_all('cs => cs.map(c => [c.width, c.height])')
     def close(self): self.page.close()
@@ -226,15 +227,11 @@ def test_snr_explorer_under_panel_serve(chromium, tmp_path):
 
 # --- a DyDiT run: its gates as training and as sampling run them --------------------------------------------------------
 
-# every line plotted over steps, as (steps, values): what the plots hold
-LINES = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
-    if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
-    const d = m.data_source.data, get = k => Array.from(d instanceof Map ? d.get(k) : d[k]);
-    out.push([get(m.glyph.x.field), get(m.glyph.y.field)]); } return out; }"""
+# the titles of every plot on the page
 TITLES = """() => Array.from(window.Bokeh.documents).flatMap(doc => Array.from(doc.all_models)).filter(m => m.type === 'Title').map(m => m.text)"""
 
 def test_dydit_run_shows_its_gates_as_training_and_sampling_run_them(chromium, tmp_path):
-    """A DyDiT run whose gates have closed: the Token plan tab draws the routing maps under training gates and under
+    """A DyDiT run whose gates start to close: the Token plan tab draws the routing maps under training gates and under
     sampling gates, the widths per noise level, and both FLOPs-ratio curves with the values its store holds."""
     import numpy as np
     from conftest import run_cli
@@ -273,7 +270,7 @@ def test_dydit_run_shows_its_gates_as_training_and_sampling_run_them(chromium, t
         # each stored FLOPs ratio is a line of its own in the plots, at the steps and values the store holds
         def drawn(series):
             return any(list(xs) == [int(s) for s in series.step.values] and np.allclose(ys, series.values, atol=1e-6)
-                       for xs, ys in page.evaluate(LINES))
+                       for _, xs, ys in page.evaluate(LINES))
         for name, series in ratios.items(): wait_until(lambda: drawn(series), f'{name} was not drawn with its stored values')
         for label in ('training gates', 'sampling gates'):                     # each under the label its view gives it
             wait_until(lambda: f'FLOPs ratio on the fixed images, {label}' in page.evaluate(TITLES), f'no plot is titled by its {label}')
