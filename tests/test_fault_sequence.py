@@ -162,9 +162,19 @@ def test_random_faults_never_lose_the_run(tmp_path):
             for k, v in got.items():
                 if k != 'step': assert np.array_equal(v, want[k][idx]), f'{k}: rows of another trajectory in the store'
 
-    for final in (['--restart'] if restart else []) + [None]:       # then the command once more, to the end
-        p, log = launch.start(*ARGS, '--run-dir', run, *([final] if final else [])); p.join(600)
-        assert p.exitcode == 0, log.read_text()[-3000:]
+    # then the command once more, to the end. Where the last events damaged every checkpoint left, it must refuse
+    # (nothing to resume from) until --restart says to start over; the restart's replay is exact too.
+    final = ['--restart'] if restart else []
+    while True:
+        p, log = launch.start(*ARGS, '--run-dir', run, *final); p.join(600)
+        text = log.read_text()
+        if p.exitcode == 2 and not final:
+            assert not good_steps(run / 'checkpoints', damaged), f'refused with a good checkpoint left: {text[-2000:]}'
+            assert 'no good checkpoint' in text and '--restart' in text, text[-2000:]
+            events.append('final run: refused, no good checkpoint'); final = ['--restart']; continue
+        assert p.exitcode == 0, text[-3000:]
+        if not final: break
+        final = []                                                 # after the restart, the plain command once more
     got = trajectory(run)
     assert got['step'] == list(range(1, STEPS + 1))                 # every step once: no duplicates, no gaps
     for k in want: assert np.array_equal(np.asarray(got[k]), np.asarray(want[k])), k
