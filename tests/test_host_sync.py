@@ -137,3 +137,25 @@ def test_the_fused_skip_runs_and_the_unfused_one_is_seen(tmp_path, monkeypatch):
     skip = {s: sum('Tensor.__bool__ at /train/trainer.py' in w and 'bool(finite)' in w for w in r)
             for s, r in reads.items() if not boundary[s]}
     assert skip == {1: 1, 2: 1, 3: 1, 4: 1, 6: 1}, skip
+
+def test_dydit_sliced_sampling_waits_once_per_block(monkeypatch):
+    """DyDiT's sliced forward (sampling: one t for the batch) must read sizes back to cut its weights, but its head
+    and group widths depend on t alone: one read for all blocks, plus one per block for the tokens its router keeps,
+    plus the check that the batch shares t. That is L + 2 reads per forward, where reading each block's widths on
+    its own costs 3L + 1."""
+    from fastdit_lab.methods.dydit import DyDiT, DynamicPlan
+    torch.manual_seed(0)
+    L = 5
+    m = DyDiT(input_size=8, patch_size=2, in_channels=3, hidden_size=32, depth=L, num_heads=4, num_classes=10).eval()
+    for r in m.routers:                                # gates that switch some heads, groups and tokens off
+        torch.nn.init.normal_(r.head.bias, 0, 3); torch.nn.init.normal_(r.mlp.bias, 0, 3)
+        torch.nn.init.normal_(r.token[2].bias, 0, 0.3)
+    x, t, y = torch.randn(4, 3, 8, 8), torch.full((4,), 300.), torch.tensor([1, 2, 3, 4])
+    with torch.no_grad():
+        want, aux_masked = m(x, t, y, plan=DynamicPlan(sliced=False), return_aux=True)
+        with counting(monkeypatch) as c: out, aux = m(x, t, y, plan=DynamicPlan(), return_aux=True)
+    reads = list(c.reads[0])                           # before the checks below, which read values themselves
+    assert aux.sliced and 0 < aux.head_gates.mean() < 1 and 0 < aux.mlp_gates.mean() < 1
+    assert torch.allclose(out, want, atol=1e-5)                # the same forward as the masked one
+    assert torch.equal(aux.head_gates, aux_masked.head_gates) and torch.equal(aux.mlp_gates, aux_masked.mlp_gates)
+    assert len(reads) == L + 2, '\n'.join(reads)

@@ -6,6 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/methods.dydit.html.md"""
 
 # %% ../../nbs/24_methods.dydit.ipynb #5787e862
 from __future__ import annotations
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -159,6 +160,19 @@ register_view(ViewSpec('plan/routing_sampling', 'mosaic', 'arrays',       # the 
                        title='Which tokens each block processes when sampling'))
 
 # %% ../../nbs/24_methods.dydit.ipynb #1a248398
+def _kept_widths(model, blocks, t_emb, tau:float, generator=None) -> dict:
+    """Per block `i` of `blocks`, at the one time `t_emb` [1, ·] of a sliced forward: its head and group gates [1, H] and
+    the indices of the heads and groups they keep. The widths depend on t alone, so they are read to the host once
+    for all blocks (one wait for the GPU per forward, not two per block), and the indices go back in one copy."""
+    gates = [_gates(model, i, t_emb, tau, False, generator) for i in blocks]
+    on = (torch.stack([torch.cat([h[0], g[0]]) for h, g in gates]) != 0).numpy(force=True)   # [blocks, 2H], one read
+    H = on.shape[1] // 2
+    kept = [np.flatnonzero(row) for row in on]                                              # heads, then H + groups
+    flat = torch.from_numpy(np.concatenate(kept)).to(t_emb.device)
+    sizes = [int(n) for k in kept for n in ((k < H).sum(), (k >= H).sum())]
+    parts = flat.split(sizes)
+    return {i: (h, g, parts[2 * j], parts[2 * j + 1] - H) for j, (i, (h, g)) in enumerate(zip(blocks, gates))}
+
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
     "DyDiT's dynamic forward: TDW head/group gates from t and SDT token gates; sliced weights in eval mode."
@@ -176,12 +190,15 @@ class DynamicPlan(TokenPlan):
         t_emb, training, N = aux.t_emb, model.training, model.num_tokens
         aux.sliced = fast = self.sliced and not training and bool((aux.t == aux.t[:1]).all())
         got, pos = aux.pending.setdefault('dydit', {}), aux.positions
+        kept = _kept_widths(model, list(blocks), t_emb[:1], self.tau, self.generator) if fast else None
         for i in blocks:
-            head, group = _gates(model, i, t_emb[:1] if fast else t_emb, self.tau, training, self.generator)
             if fast:
-                x, tok = sliced_block(model, i, x, c, head[0].nonzero().squeeze(1), group[0].nonzero().squeeze(1))
+                head, group, head_idx, group_idx = kept[i]
+                x, tok = sliced_block(model, i, x, c, head_idx, group_idx)
                 head, group = head.expand(x.shape[0], -1), group.expand(x.shape[0], -1)
-            else: x, tok = masked_block(model, i, x, c, head, group, self.tau, training, self.generator)
+            else:
+                head, group = _gates(model, i, t_emb, self.tau, training, self.generator)
+                x, tok = masked_block(model, i, x, c, head, group, self.tau, training, self.generator)
             got[i] = head, group, tok if pos is None else tok.new_zeros(tok.shape[0], N).scatter(1, pos, tok)
         return x
 
