@@ -33,12 +33,13 @@ def timed(fn, n:int=1, device=None) -> float:
     sync()
     return time.perf_counter() - t0         # the code a benchmark runs is the code it imported, not what HEAD is when it ends
 
-def write_result(name:str, settings:dict, results, **extra) -> Path:
-    "Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json."
+def write_result(name:str, settings:dict, results, path:Path|None=None, **extra) -> Path:
+    """Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json, or to
+    `path` (a result written again as a long benchmark goes on)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     dev = 'cuda-' + torch.cuda.get_device_name(0).replace(' ', '_') if torch.cuda.is_available() else 'cpu'
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-    path = RESULTS / f'{name}-{dev}-{stamp}.json'
+    path = path or RESULTS / f'{name}-{dev}-{stamp}.json'
     doc = dict(benchmark=name, date=datetime.datetime.now().isoformat(timespec='seconds'), commit=COMMIT_AT_START,
                machine=machine(), settings=settings, results=results, **extra)
     path.write_text(json.dumps(doc, indent=1))

@@ -11,9 +11,10 @@ without inductor's C++ build), never the code path. Each part records its second
 error and the others still run, and the JSON says which failed (the exit status too). Every ratio is of medians of
 rounds measured side by side in this process, with the arms' order rotated from round to round.
 """
-import argparse, contextlib, copy, statistics, sys, time, traceback
+import argparse, contextlib, copy, gc, statistics, sys, time, traceback
 from pathlib import Path
 import torch
+import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 import common
 from common import recipe_step, timed, write_result
@@ -29,8 +30,8 @@ PROFILES = {
     'gpu': dict(size='XL/2', batches=[32, 64, 128, 256, 512], steps=5, rounds=3, compare_batch=64, plan_batch=64,
                 memory_sizes=['S/2', 'B/2', 'L/2', 'XL/2'], memory_batch=32, dydit_size='XL/2', dydit_batch=64,
                 dydit_steps=50, backend='inductor',
-                race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=45.0, batch=128, n=1000,
-                          sample_steps=50, lr=1e-4)),
+                race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=30.0, batch=128, n=1000,
+                          sample_steps=25, lr=1e-4)),
     'smoke': dict(size='T/4', batches=[2, 4], steps=1, rounds=2, compare_batch=2, plan_batch=2,
                   memory_sizes=['T/8', 'T/4'], memory_batch=2, dydit_size='T/4', dydit_batch=2, dydit_steps=2,
                   backend='eager',
@@ -41,51 +42,82 @@ RACE_ARMS = [('dense (DiT)', 'dit', {}), ('SiT', 'sit', {}), ('FasterDiT', 'fast
              ('FasterDiT + TREAD', 'fasterdit', {'plan': {'name': 'tread', 'ratio': 0.5, 'start': 2, 'end': -4}})]
 TARGETS = dict(tread_speedup=1.6, maskdit_speedup=1.8, dydit_sampling_speedup=1.8, ours_over_diffusers=1.1)
 
-def attention_kernel(device):
-    "Flash attention for every SDPA call on a GPU (an error, not a silent fallback, if it cannot run); nothing on CPU."
-    if device.type != 'cuda': return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+def attention_kernel(device, dtype):
+    """Flash attention only, around the timed bf16 steps: on a GPU an error, not a silent fallback, when a call cannot
+    run it; on the CPU (the smoke run) every call is checked against flash's conditions instead, so that a call the GPU
+    would refuse fails the smoke run too. Nothing at fp32, which flash does not run."""
+    if dtype not in (torch.float16, torch.bfloat16): return contextlib.nullcontext()
+    if device.type == 'cuda':
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+    return flash_conditions()
+
+@contextlib.contextmanager
+def flash_conditions():
+    "`F.scaled_dot_product_attention` refusing what CUDA's flash kernel refuses: fp32 inputs, a mask, a head dim > 256 or not a multiple of 8."
+    sdpa = F.scaled_dot_product_attention
+    def checked(q, k, v, attn_mask=None, *args, **kw):
+        d = q.shape[-1]
+        if q.dtype not in (torch.float16, torch.bfloat16) or attn_mask is not None or d % 8 or d > 256:
+            raise RuntimeError(f'flash attention cannot run this call (dtype {q.dtype}, mask {attn_mask is not None}, '
+                               f'head dim {d}); on a GPU the flash-only kernel choice would fail here')
+        return sdpa(q, k, v, attn_mask, *args, **kw)
+    F.scaled_dot_product_attention = checked
+    try: yield
+    finally: F.scaled_dot_product_attention = sdpa
 
 def peak_gb(device) -> float|None:
     "Peak CUDA memory since the last reset, in GB (None on CPU, where the process's peak says nothing per part)."
     return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == 'cuda' else None
 
 def reset(device):
+    "Free what earlier steps left (a compiled module holds a reference cycle, so collect first) and restart the peak."
+    gc.collect()
     if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
 
-def rounds(arms:dict, batch:int, steps:int, n_rounds:int, device) -> dict:
+def build(impl, name, device):
+    "`throughput.build` with the weights created on `device`: a DiT-XL/2 initialised on one CPU core takes seconds."
+    with torch.device(device): return throughput.build(impl, name)
+
+def flops_of(name) -> float:
+    "Training FLOPs per image of our DiT `name`, from a model on the meta device (no memory, no initialisation)."
+    with torch.device('meta'): return model_flops(throughput.build('fastdit_lab', name))['train_flops']
+
+def rounds(arms:dict, batch:int, steps:int, n_rounds:int, device, dtype) -> dict:
     "img/s of each arm (a step closure) per round, the arms' order rotated every round; medians and the raw rates."
     rates = {k: [] for k in arms}
     for r in range(n_rounds):
         order = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
-        for k in order: rates[k].append(steps * batch / timed(arms[k], steps, device))
+        with attention_kernel(device, dtype):
+            for k in order: rates[k].append(steps * batch / timed(arms[k], steps, device))
     return {k: dict(img_per_s=v, median_img_per_s=statistics.median(v)) for k, v in rates.items()}
 
-def warm(step, device) -> float:
+def warm(step, device, dtype) -> float:
     "Seconds of the first call (compilation included), then one more call."
-    first = timed(step, 1, device); timed(step, 1, device)
+    with attention_kernel(device, dtype): first = timed(step, 1, device); timed(step, 1, device)
     return first
 
 def dense_training(P, device, dtype, peak):
     "Our DiT at `size`, compiled, at each batch until one does not fit: img/s, MFU, peak memory, first-step seconds."
     name, rows = f"DiT-{P['size']}", []
-    flops = model_flops(throughput.build('fastdit_lab', name))['train_flops']
+    flops = flops_of(name)
     for batch in P['batches']:
         reset(device)
         try:
-            step = throughput.make_step(throughput.build('fastdit_lab', name), 'fastdit_lab', True, batch, device, dtype,
+            step = throughput.make_step(build('fastdit_lab', name, device), 'fastdit_lab', True, batch, device, dtype,
                                         backend=P['backend'])
-            first = warm(step, device)
-            r = rounds({'ours': step}, batch, P['steps'], P['rounds'], device)['ours']
+            first = warm(step, device, dtype)
+            r = rounds({'ours': step}, batch, P['steps'], P['rounds'], device, dtype)['ours']
             rows.append(dict(batch=batch, first_step_s=first, **r, mfu=r['median_img_per_s'] * flops / peak if peak else None,
                              peak_memory_gb=peak_gb(device)))
             print(f"  {name} batch {batch}: {r['median_img_per_s']:.1f} img/s", flush=True)
         except torch.cuda.OutOfMemoryError:
             rows.append(dict(batch=batch, out_of_memory=True)); break
+        except Exception as e:                        # e.g. a cuBLAS workspace that cannot be had near the limit
+            traceback.print_exc(); rows.append(dict(batch=batch, error=f'{type(e).__name__}: {e}')); break
         finally:
             step = None; reset(device)
-    fits = [r for r in rows if not r.get('out_of_memory')]
+    fits = [r for r in rows if 'median_img_per_s' in r]
     best = max(fits, key=lambda r: r['median_img_per_s']) if fits else None
     return dict(model=name, train_flops_per_img=flops, per_batch=rows, largest_batch=fits[-1]['batch'] if fits else None,
                 best=best)
@@ -93,10 +125,11 @@ def dense_training(P, device, dtype, peak):
 def ours_vs_diffusers(P, device, dtype, peak):
     "Ours (per-block compile) and diffusers' DiTTransformer2DModel (whole-model compile) in the same loop and batch."
     name, batch = f"DiT-{P['size']}", P['compare_batch']
-    arms = {impl: throughput.make_step(throughput.build(impl, name), impl, True, batch, device, dtype, backend=P['backend'])
+    import diffusers                                  # noqa: F401  (missing: fail before our model is built and compiled)
+    arms = {impl: throughput.make_step(build(impl, name, device), impl, True, batch, device, dtype, backend=P['backend'])
             for impl in ('fastdit_lab', 'diffusers')}
-    first = {k: warm(s, device) for k, s in arms.items()}
-    res = rounds(arms, batch, P['steps'], P['rounds'], device)
+    first = {k: warm(s, device, dtype) for k, s in arms.items()}   # ours was compiled by dense_training: not comparable
+    res = rounds(arms, batch, P['steps'], P['rounds'], device, dtype)
     return dict(model=name, batch=batch, first_step_s=first, arms=res,
                 ours_over_diffusers=res['fastdit_lab']['median_img_per_s'] / res['diffusers']['median_img_per_s'])
 
@@ -106,8 +139,8 @@ def token_plans(P, device, dtype, peak):
     spec = {'dense': ('edm', f'DiT-{size}'), 'tread': ('tread', f'DiT-{size}'), 'maskdit': ('maskdit', f'MaskDiT-{size}')}
     arms, flops = {}, {}
     for k, (recipe, model) in spec.items(): arms[k], flops[k] = recipe_step(recipe, model, batch, device, dtype, P['backend'])
-    for s in arms.values(): warm(s, device)
-    res = rounds(arms, batch, P['steps'], P['rounds'], device)
+    for s in arms.values(): warm(s, device, dtype)
+    res = rounds(arms, batch, P['steps'], P['rounds'], device, dtype)
     d = res['dense']['median_img_per_s']
     for k, v in res.items(): v.update(speedup_vs_dense=v['median_img_per_s'] / d, flop_ratio_vs_dense=flops[k] / flops['dense'])
     return dict(size=size, batch=batch, arms=res, tread_speedup=res['tread']['speedup_vs_dense'],
@@ -121,7 +154,7 @@ def dydit_sampling(P, device, dtype, peak):
     from fastdit_lab.diffusion.sampling import sample
     from fastdit_lab.methods.dydit import DynamicPlan
     torch.manual_seed(0)
-    base = dit_module.make_model(f"DyDiT-{P['dydit_size']}").to(device).eval()
+    with torch.device(device): base = dit_module.make_model(f"DyDiT-{P['dydit_size']}").eval()
     for n, prm in base.named_parameters():             # stand-in trained weights: adaLN-Zero would make blocks identities
         if not n.startswith('routers'): prm.data.normal_(0, 0.02)
     b = P['dydit_batch']; shape = (b, 4, 32, 32); y = torch.randint(0, 1000, (b,), device=device)
@@ -131,7 +164,8 @@ def dydit_sampling(P, device, dtype, peak):
     def run(k):
         m, plan = arms[k]
         g = torch.Generator(device=device).manual_seed(0)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad(), \
+                attention_kernel(device, dtype):
             sample(m, obj, shape, y=y, method='ddim', steps=P['dydit_steps'], device=device, generator=g, plan=plan)
     for k in arms: run(k)
     secs = {k: [] for k in arms}
@@ -150,9 +184,9 @@ def memory_per_size(P, device, dtype, peak):
     for size in P['memory_sizes']:
         reset(device)
         try:
-            step = throughput.make_step(throughput.build('fastdit_lab', f'DiT-{size}'), 'fastdit_lab', False,
+            step = throughput.make_step(build('fastdit_lab', f'DiT-{size}', device), 'fastdit_lab', False,
                                         P['memory_batch'], device, dtype)
-            timed(step, 2, device)
+            with attention_kernel(device, dtype): timed(step, 2, device)
             rows.append(dict(model=f'DiT-{size}', batch=P['memory_batch'], peak_memory_gb=peak_gb(device)))
         except torch.cuda.OutOfMemoryError: rows.append(dict(model=f'DiT-{size}', out_of_memory=True))
         finally: step = None; reset(device)
@@ -171,7 +205,8 @@ def evidence_race(P, device, dtype, peak):
                            batch=r['batch'], lr=r['lr'], seeds=[0], n=r['n'], sample_steps=r['sample_steps'], arms=None,
                            threads=None, steps=None, tag='')
     if r['data'] != 'shapes': a.data_dir = cifar_dir(P.get('data_dir'))
-    rows, table = race.race('gpu_suite_race', RACE_ARMS, a, write=False)
+    arms = [(label, recipe, {**over, 'routing_every': 0}) for label, recipe, over in RACE_ARMS]   # it scores samples, not routes
+    rows, table = race.race('gpu_suite_race', arms, a, write=False)
     return dict(settings=vars(a), rows=rows, summary=table)
 
 PARTS = dict(dense_training=dense_training, ours_vs_diffusers=ours_vs_diffusers, token_plans=token_plans,
@@ -192,17 +227,27 @@ def main(argv=None):
     dtype = torch.bfloat16 if a.precision == 'bf16' else torch.float32
     if device.type == 'cuda': torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
     peak = next((v * 1e12 for k, v in PEAK_TFLOPS.items() if device.type == 'cuda' and k in torch.cuda.get_device_name(0)), None)
-    results, failed, t_all = {}, [], time.perf_counter()
+    settings = dict(profile='smoke' if a.smoke else 'gpu', **P, precision=a.precision, device=str(device), peak_flops=peak,
+                    attention=('flash only (sdpa_kernel)' if device.type == 'cuda' else "sdpa, checked against flash's "
+                               "conditions") + ' in the timed bf16 steps', adamw_fused=fused_adamw_supported(device),
+                    targets=TARGETS)
+    results, failed, t_all, path = {}, [], time.perf_counter(), None
     for name in a.parts:
         t0 = time.perf_counter(); print(f'== {name}', flush=True)
         try:
-            with attention_kernel(device): out = PARTS[name](P, device, dtype, peak)
+            out = PARTS[name](P, device, dtype, peak)
             results[name] = dict(ok=True, result=out)
         except Exception as e:                        # one part's failure must not lose the others' figures
             traceback.print_exc(); failed.append(name)
             results[name] = dict(ok=False, error=f'{type(e).__name__}: {e}')
         results[name]['seconds'] = time.perf_counter() - t0
         print(f"   {name}: {'ok' if results[name]['ok'] else 'FAILED'} in {results[name]['seconds']:.1f} s", flush=True)
+        path = write(a, settings, results, failed, t_all, path, done=False)   # what is measured survives a kill
+    path = write(a, settings, results, failed, t_all, path, done=True)
+    return path, failed
+
+def write(a, settings, results, failed, t_all, path, done:bool) -> Path:
+    "The suite's JSON with the parts run so far and the summary of their figures."
     summary = {k: results[part]['result'].get(k) for part, k in
                [('ours_vs_diffusers', 'ours_over_diffusers'), ('token_plans', 'tread_speedup'),
                 ('token_plans', 'maskdit_speedup')] if results.get(part, {}).get('ok')}
@@ -210,14 +255,12 @@ def main(argv=None):
     if results.get('dense_training', {}).get('ok'):
         best = results['dense_training']['result']['best'] or {}
         summary.update(dense_img_per_s=best.get('median_img_per_s'), dense_mfu=best.get('mfu'), dense_batch=best.get('batch'))
-    settings = dict(profile='smoke' if a.smoke else 'gpu', **P, precision=a.precision, device=str(device), peak_flops=peak,
-                    attention='flash (sdpa_kernel)' if device.type == 'cuda' else 'sdpa default (CPU)',
-                    adamw_fused=fused_adamw_supported(device), targets=TARGETS)
-    path = write_result('gpu_suite-smoke' if a.smoke else 'gpu_suite', settings, results, summary=summary, failed=failed,
-                        total_seconds=time.perf_counter() - t_all)
-    print('summary:', {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()})
-    print('wrote', path)
-    return path, failed
+    path = write_result('gpu_suite-smoke' if a.smoke else 'gpu_suite', settings, results, path=path, summary=summary,
+                        failed=failed, complete=done, total_seconds=time.perf_counter() - t_all)
+    if done:
+        print('summary:', {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()})
+        print('wrote', path)
+    return path
 
 if __name__ == '__main__':
     _, failed = main()

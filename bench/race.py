@@ -8,7 +8,7 @@ file, each with the file, commit and machine it came from, and the summary table
 Two budgets: `--budget S` gives every arm the same training seconds (sampler overheads included), which is only
 fair on a quiet machine; `--steps N` gives every arm N optimizer steps (or, with per-arm `steps` from a measured
 throughput, the steps the same time buys), which does not depend on what else the machine runs."""
-import argparse, datetime, json, os, statistics, tempfile
+import argparse, contextlib, datetime, functools, json, os, statistics, tempfile
 from pathlib import Path
 import torch
 from common import RESULTS, write_result
@@ -61,6 +61,20 @@ def arm_config(a:argparse.Namespace, recipe:str, over:dict, seed:int, run_dir:st
                           **budget, batch_size=a.batch, lr=a.lr, warmup_steps=50, ema_decay=0.999, ema_warmup=True,
                           seed=seed, log_every=50, ckpt_every=10**9, sample_n=10, sample_steps=4, run_dir=run_dir), **over})
 
+@contextlib.contextmanager
+def decoded_once():
+    """Within it, each split of an image zip (CIFAR-10's) is decoded once: every arm's Trainer and FID reference read the
+    same 60 000 JPEGs, about 15 s of one core each time. Each caller gets its own copy of the arrays."""
+    import fastdit_lab.data as data
+    load = data.load_zip_folders
+    memo = functools.cache(lambda path, split, classes, size: load(path, split, list(classes) if classes else None, size))
+    def once(path, split, classes=None, image_size=None):
+        x, y = memo(str(path), split, tuple(classes) if classes else None, image_size)
+        return x.copy(), y.copy()
+    data.load_zip_folders = once
+    try: yield
+    finally: data.load_zip_folders = load
+
 def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:bool=True):
     """Run every (label, recipe, overrides) arm for every seed; print a table and write bench/results/<name>-*.json
     (returns its path), or with `write=False` return (rows, summary table).
@@ -69,7 +83,7 @@ def race(name:str, arms:list, a:argparse.Namespace, extra:dict|None=None, write:
     if a.threads: torch.set_num_threads(a.threads)
     arms = [arms[i] for i in (a.arms if a.arms is not None else range(len(arms)))]
     rows, partial = [], RESULTS / f'{name}{a.tag}-partial.json'
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, decoded_once():
         for seed in a.seeds:
             for i, (label, recipe, over) in enumerate(arms):
                 budget = dict(steps=a.steps, time_budget_s=None) if a.steps else dict(steps=10**9, time_budget_s=a.budget)
