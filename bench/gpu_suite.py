@@ -30,7 +30,7 @@ PROFILES = {
     'gpu': dict(size='XL/2', batches=[32, 64, 128, 256, 512], steps=5, rounds=3, compare_batch=64, plan_batch=64,
                 memory_sizes=['S/2', 'B/2', 'L/2', 'XL/2'], memory_batch=32, dydit_size='XL/2', dydit_batch=64,
                 dydit_steps=50, backend='inductor',
-                race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=30.0, batch=128, n=1000,
+                race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=25.0, batch=128, n=1000,
                           sample_steps=25, lr=1e-4)),
     'smoke': dict(size='T/4', batches=[2, 4], steps=1, rounds=2, compare_batch=2, plan_batch=2,
                   memory_sizes=['T/8', 'T/4'], memory_batch=2, dydit_size='T/4', dydit_batch=2, dydit_steps=2,
