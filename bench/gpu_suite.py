@@ -52,19 +52,22 @@ def attention_kernel(device, dtype):
         return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
     return flash_conditions()
 
+SDPA = F.scaled_dot_product_attention
+
+def flash_checked(q, k, v, attn_mask=None, *args, **kw):
+    "`F.scaled_dot_product_attention` refusing what CUDA's flash kernel refuses: fp32 inputs, a mask, a head dim > 256 or not a multiple of 8."
+    d = q.shape[-1]
+    if q.dtype not in (torch.float16, torch.bfloat16) or attn_mask is not None or d % 8 or d > 256:
+        raise RuntimeError(f'flash attention cannot run this call (dtype {q.dtype}, mask {attn_mask is not None}, '
+                           f'head dim {d}); on a GPU the flash-only kernel choice would fail here')
+    return SDPA(q, k, v, attn_mask, *args, **kw)
+
 @contextlib.contextmanager
 def flash_conditions():
-    "`F.scaled_dot_product_attention` refusing what CUDA's flash kernel refuses: fp32 inputs, a mask, a head dim > 256 or not a multiple of 8."
-    sdpa = F.scaled_dot_product_attention
-    def checked(q, k, v, attn_mask=None, *args, **kw):
-        d = q.shape[-1]
-        if q.dtype not in (torch.float16, torch.bfloat16) or attn_mask is not None or d % 8 or d > 256:
-            raise RuntimeError(f'flash attention cannot run this call (dtype {q.dtype}, mask {attn_mask is not None}, '
-                               f'head dim {d}); on a GPU the flash-only kernel choice would fail here')
-        return sdpa(q, k, v, attn_mask, *args, **kw)
-    F.scaled_dot_product_attention = checked
+    "Within it, every SDPA call goes through `flash_checked` (one function: a compiled graph traced with it stays valid)."
+    F.scaled_dot_product_attention = flash_checked
     try: yield
-    finally: F.scaled_dot_product_attention = sdpa
+    finally: F.scaled_dot_product_attention = SDPA
 
 def peak_gb(device) -> float|None:
     "Peak CUDA memory since the last reset, in GB (None on CPU, where the process's peak says nothing per part)."

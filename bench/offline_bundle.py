@@ -7,7 +7,7 @@ repository there (`bench/gpu_suite.sh` uses it):
 - `cache/features/`: the race's proxy-FID network, trained here once (2000 steps on the full training set, as every
   CIFAR-10 race of this project scores with), so that the GPU machine neither trains it nor scores with another one.
 
-    python bench/offline_bundle.py DIR --cifar ../shared/data/cifar10-jpeg/cifar10-jpeg.zip [--python-version 3.12]
+    python bench/offline_bundle.py DIR --cifar PATH/cifar10-jpeg.zip [--python-version 3.12]
 """
 import argparse, json, os, subprocess, sys, zipfile
 from pathlib import Path
