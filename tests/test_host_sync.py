@@ -147,6 +147,8 @@ def test_dydit_sliced_sampling_waits_once_per_block(monkeypatch):
     torch.manual_seed(0)
     L = 5
     m = DyDiT(input_size=8, patch_size=2, in_channels=3, hidden_size=32, depth=L, num_heads=4, num_classes=10).eval()
+    for n, p in m.named_parameters():                 # any trained weights (adaLN-Zero would make every block the identity)
+        if not n.startswith('routers'): p.data.normal_(0, 0.05)
     for r in m.routers:                                # gates that switch some heads, groups and tokens off
         torch.nn.init.normal_(r.head.bias, 0, 3); torch.nn.init.normal_(r.mlp.bias, 0, 3)
         torch.nn.init.normal_(r.token[2].bias, 0, 0.3)
