@@ -14,7 +14,6 @@ from fastcore.basics import patch
 from ..core import Aux, Capabilities, check
 from ..diffusion.objectives import LOSS_TERMS, LossContext, LossTerm
 from ..models.dit import PLANS, DiT, TokenPlan, modulate, register_sizes
-from ..models.flops import dit_macs
 from ..train.config import register_recipe
 from ..train.store import ViewSpec, extend_view, register_view
 
@@ -167,11 +166,9 @@ def _kept_widths(model, blocks, t_emb, tau:float, generator=None) -> dict:
     gates = [_gates(model, i, t_emb, tau, False, generator) for i in blocks]
     on = (torch.stack([torch.cat([h[0], g[0]]) for h, g in gates]) != 0).numpy(force=True)   # [blocks, 2H], one read
     H = on.shape[1] // 2
-    kept = [np.flatnonzero(row) for row in on]                                              # heads, then H + groups
-    flat = torch.from_numpy(np.concatenate(kept)).to(t_emb.device)
-    sizes = [int(n) for k in kept for n in ((k < H).sum(), (k >= H).sum())]
-    parts = flat.split(sizes)
-    return {i: (h, g, parts[2 * j], parts[2 * j + 1] - H) for j, (i, (h, g)) in enumerate(zip(blocks, gates))}
+    kept = [np.flatnonzero(part) for row in on for part in (row[:H], row[H:])]             # heads, groups, per block
+    parts = torch.from_numpy(np.concatenate(kept)).to(t_emb.device).split([len(k) for k in kept])
+    return {i: (h, g, parts[2 * j], parts[2 * j + 1]) for j, (i, (h, g)) in enumerate(zip(blocks, gates))}
 
 @PLANS.register('dydit')
 class DynamicPlan(TokenPlan):
