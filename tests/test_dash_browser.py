@@ -15,11 +15,14 @@ pytestmark = [pytest.mark.ui, needs_chromium]
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 180                           # ceiling of any one wait, in seconds
 STEP = re.compile(r'^step \d+$')       # the bold "step N" of the monitor's header
-# every line plotted, as (x field, x values, y values): what the plots hold, not what a label says
-LINES = """() => { const out = []; for (const doc of window.Bokeh.documents) for (const m of doc.all_models) {
-    if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
-    const d = m.data_source.data, get = k => Array.from(d instanceof Map ? d.get(k) : d[k]);
-    out.push([m.glyph.x.field, get(m.glyph.x.field), get(m.glyph.y.field)]); } return out; }"""
+# every line plotted (inside element `el`, if given), as (x field, x values, y values): what the plots hold, not what
+# a label says; each displayed output is a Bokeh document, and its root views sit inside the output's element
+LINES = """(el) => { const out = []; for (const doc of window.Bokeh.documents) {
+    if (el && !doc.roots().some(r => { const v = Bokeh.index[r.id]; return v && v.el && el.contains(v.el); })) continue;
+    for (const m of doc.all_models) {
+        if (m.type !== 'GlyphRenderer' || m.glyph.type !== 'Line') continue;
+        const d = m.data_source.data, get = k => Array.from(d instanceof Map ? d.get(k) : d[k]);
+        out.push([m.glyph.x.field, get(m.glyph.x.field), get(m.glyph.y.field)]); } } return out; }"""
 
 def wait_until(condition, what:str, timeout:float=WAIT_S, every:float=0.5):
     "Poll `condition()` until it is truthy (returning it), or fail saying `what` did not happen within `timeout` s."
@@ -72,8 +75,9 @@ class Page:
     def errors(self): return [p for p in self.problems if not any(re.search(i, p) for i in self.ignore)]
     def shown_step(self) -> int:
         return int(self.page.get_by_text(STEP).first.inner_text().split()[1])
-    def source_steps(self) -> list[int]:                   # the newest step of each line plotted over steps
-        return [max(xs) for x, xs, _ in self.page.evaluate(LINES) if x == 'step' and xs]
+    def source_steps(self, within=None) -> list[int]:      # the newest step of each line plotted over steps
+        lines = within.evaluate(LINES) if within is not None else self.page.evaluate(LINES, None)
+        return [max(xs) for x, xs, _ in lines if x == 'step' and xs]
     def canvases(self) -> int: return self.page.locator('canvas').count()
     def canvas_sizes(self) -> list: return self.page.locator('canvas').evaluate_all('cs => cs.map(c => [c.width, c.height])')
     def close(self): self.page.close()
@@ -308,6 +312,9 @@ class JupyterLab:
         except BaseException: self.__exit__(); raise
         return self
     def output(self): return self.page.locator('.jp-OutputArea-output')
+    def output_of(self, source:str):
+        "The output of the code cell whose source holds `source`."
+        return self.page.locator('.jp-CodeCell').filter(has_text=source).locator('.jp-OutputArea-output').first
     def tracebacks(self) -> list[str]:
         "Cell outputs with a Python traceback (a kernel-side error of the page's widgets lands in the last output)."
         return [t[-1500:] for t in self.output().all_inner_texts() if 'Traceback' in t]
@@ -322,6 +329,7 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
     shutil.copy(ROOT / 'nbs' / 'tutorials' / 'live_monitor.ipynb', tmp_path / 'live_monitor.ipynb')
     with JupyterLab(chromium, tmp_path, 'live_monitor.ipynb') as lab:
         page, p = lab.page, lab.p
+        live = lab.output_of('app = Dashboard([runs], interval=1.0)')   # the live view; the last cell opens another
         page.get_by_text(STEP).first.wait_for(timeout=WAIT_S * 2 * 1000)        # the short run first trains to its end
         s0 = p.shown_step()
         s1 = wait_until(lambda: (s := p.shown_step()) > s0 and s, 'the step did not advance')
@@ -329,9 +337,9 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
         assert page.get_by_text('001-live · quickstart').first.is_visible()
         screenshot(page, tmp_path, 'jupyterlab-live')
         page.get_by_text(re.compile('finished at step 80$')).first.wait_for(timeout=WAIT_S * 2 * 1000)   # not "live" after the end
-        wait_until(lambda: max(p.source_steps()) == 80, "the loss curve's data did not reach the last step")
+        wait_until(lambda: max(p.source_steps(live)) == 80, "the loss curve's data did not reach the last step")
         lab.output().get_by_text('System', exact=True).first.click()                # every system curve to the end
-        wait_until(lambda: (steps := p.source_steps()) and min(steps) == 80, 'a system curve stopped before the last step')
+        wait_until(lambda: (steps := p.source_steps(live)) and min(steps) == 80, 'a system curve stopped before the last step')
         lab.output().get_by_text('Per noise level', exact=True).first.click()
         lab.output().get_by_text('statistic', exact=True).first.wait_for(timeout=WAIT_S * 1000)
         wait_until(lambda: lab.output().get_by_role('combobox').nth(1).input_value() == 'gradient variance',
@@ -341,7 +349,7 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
         lab.output().get_by_role('combobox').first.select_option('000-short')
         page.get_by_text('000-short · quickstart').first.wait_for(timeout=WAIT_S * 1000)
         page.get_by_text(re.compile('finished at step 30$')).first.wait_for(timeout=WAIT_S * 1000)
-        wait_until(lambda: max(p.source_steps()) == 30, "the plots did not show the short run's data")
+        wait_until(lambda: max(p.source_steps(live)) == 30, "the plots did not show the short run's data")
         lab.output().get_by_text('Compare runs', exact=True).first.click()
         page.get_by_text('What differs between their configs').first.wait_for(timeout=WAIT_S * 1000)
         wait_until(lambda: page.get_by_text('plan.name', exact=True).count(), 'the config diff did not show the plan')
@@ -351,6 +359,9 @@ def test_jupyterlab_runs_the_tutorial_dashboard(chromium, tmp_path):
         screenshot(page, tmp_path, 'jupyterlab-snr')
         lab.output().get_by_text('Monitor', exact=True).first.click()               # and back to the monitor
         page.get_by_text(re.compile('finished at step 30$')).first.wait_for(timeout=WAIT_S * 1000)
+        opened_after = page.locator('.jp-CodeCell').last.locator('.jp-OutputArea-output').first   # the tutorial's last cell
+        opened_after.get_by_text(re.compile('finished at step 80$')).first.wait_for(timeout=WAIT_S * 1000)
+        wait_until(lambda: max(p.source_steps(opened_after)) == 80, 'the dashboard opened after the run did not show it finished')
         assert page.get_by_text('Could not draw').count() == 0
         assert not lab.tracebacks(), lab.tracebacks()                              # none in the cells' outputs
         assert not p.errors(), p.errors()

@@ -136,8 +136,8 @@ def test_pages_render_api_math_figures_and_links(site, chromium):
         n_imgs = page.locator('.cell_output img').count()
         if n_imgs < imgs: failures.append(f'{where}: {n_imgs} of {imgs} output images shown')
         if plots:
-            try: page.locator('canvas').first.wait_for(timeout=60_000)
-            except PlaywrightTimeout: pass                                  # counted as not drawn just below
+            try: page.locator('canvas').first.wait_for(timeout=60_000)     # Bokeh draws a figure on a canvas
+            except PlaywrightTimeout: failures.append(f'{where}: its {plots} HoloViews outputs drew no figure')
             roots = page.evaluate('() => window.Bokeh ? Object.keys(Bokeh.index).length : 0')
             if roots < plots: failures.append(f'{where}: {roots} of {plots} plots drawn')
         checked['images'] += n_imgs; checked['plots'] += plots
