@@ -293,7 +293,7 @@ def cmd_eval(a):
         from fastdit_lab.evaluator import describe, evaluate_npz
         check(a.ref, 'Scoring an npz needs the reference batch: --ref REF.npz (ADM ImageNet batches, or fastdit eval --make-ref).')
         dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-        res = evaluate_npz(target, a.ref, weights=a.inception_weights, device=dev, n=a.n, n_ref=a.n_ref)
+        res = evaluate_npz(target, a.ref, weights=a.inception_weights, device=dev, n=a.n, n_ref=a.n_ref, fid_method=a.fid_method)
         for line in describe(res): print(line)
         if a.json:
             from fastdit_lab.core import atomic_write
@@ -361,6 +361,8 @@ def add_eval_parser(sub):
     e.add_argument('--make-ref', action='store_true', help='build REF.npz from IMAGE_FOLDER (ADM centre crop, labels as arr_1)')
     e.add_argument('--image-size', type=int, default=256); e.add_argument('--seed', type=int, default=0)
     e.add_argument('--kind', default='proxy', choices=['proxy', 'inception'], help='for a run: proxy or Inception FID')
+    e.add_argument('--fid-method', default='sqrtm', choices=['sqrtm', 'eigh'],
+                   help="for an npz: sqrtm is ADM's evaluator; eigh gives the same distance (to ~1e-7) about 8x faster at 2048-d")
     e.add_argument('--cfg-scale', type=float, default=None); e.add_argument('--steps', type=int, default=None)
     e.add_argument('--data-dir', default=None); e.set_defaults(fn=cmd_eval)
 

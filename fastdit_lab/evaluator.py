@@ -101,6 +101,7 @@ def evaluate_npz(samples, ref, weights=None, device='cpu', n:int|None=None, n_re
     side = Path(samples).with_suffix('.json')
     made = json.loads(side.read_text()) if side.exists() else None
     return dict(metrics=m, not_computed=skipped, n_samples=n, n_reference=n_ref, samples=str(samples), reference=str(ref),
+                fid_method=fid_method,
                 network=fx.network, resize=f'TF1 bilinear {npz_shape(samples)[1]}x{npz_shape(samples)[2]} -> 299x299',
                 reference_stats='precomputed in the reference npz' if r.get('precomputed') else
                                 ('cached' if r['cached'] else 'computed') + f" from its images ({r['cache']})",
@@ -127,7 +128,8 @@ def describe(res:dict) -> list[str]:
         lines.append(f"{res['n_samples']} samples of {mb.get('model', '?')}: {how}, {_guidance(sp)}{pre}, seed {mb.get('seed')}")
     else: lines.append(f"{res['n_samples']} samples from {res['samples']} (no settings file beside it: sampler unknown)")
     lines.append(f"against {res['n_reference']} reference images {res['reference']} (statistics {res['reference_stats']})")
-    lines.append(f"features: {res['network']}, {res['resize']}")
+    how = dict(sqrtm="scipy's sqrtm, as ADM's evaluator", eigh='symmetric eigenvalues').get(res.get('fid_method'), res.get('fid_method'))
+    lines.append(f"features: {res['network']}, {res['resize']}; Fréchet distance by {how}")
     lines += [f'not computed: {names[k]}: {why}' for k, why in res['not_computed'].items()]
     return lines
 
