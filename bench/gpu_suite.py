@@ -29,17 +29,18 @@ PROFILES = {
     # one GPU: XL/2 on 32×32×4 latents (ImageNet-256 through the SD VAE)
     'gpu': dict(size='XL/2', batches=[32, 64, 128, 256, 512], steps=5, rounds=3, compare_batch=64, plan_batch=64,
                 memory_sizes=['S/2', 'B/2', 'L/2', 'XL/2'], memory_batch=32, dydit_size='XL/2', dydit_batch=64,
-                dydit_steps=50, backend='inductor',
+                dydit_steps=50, backend='inductor', dense_budget_s=180,
                 race=dict(model='DiT-S/2', data='cifar10', image_size=None, budget=25.0, batch=128, n=1000,
-                          sample_steps=25, lr=1e-4)),
+                          sample_steps=25, lr=1e-4, setup_s=30, overhead_s=12, min_budget=8)),
     'smoke': dict(size='T/4', batches=[2, 4], steps=1, rounds=2, compare_batch=2, plan_batch=2,
                   memory_sizes=['T/8', 'T/4'], memory_batch=2, dydit_size='T/4', dydit_batch=2, dydit_steps=2,
-                  backend='eager',
+                  backend='eager', dense_budget_s=60,
                   race=dict(model='DiT-T/4', data='shapes', image_size=16, budget=1.0, batch=8, n=20, sample_steps=2,
-                            lr=1e-3)),
+                            lr=1e-3, setup_s=5, overhead_s=2, min_budget=0.5)),
 }
 RACE_ARMS = [('dense (DiT)', 'dit', {}), ('SiT', 'sit', {}), ('FasterDiT', 'fasterdit', {}), ('TREAD', 'tread', {}),
              ('FasterDiT + TREAD', 'fasterdit', {'plan': {'name': 'tread', 'ratio': 0.5, 'start': 2, 'end': -4}})]
+MIN_PART_S = 20
 TARGETS = dict(tread_speedup=1.6, maskdit_speedup=1.8, dydit_sampling_speedup=1.8, ours_over_diffusers=1.1)
 
 def attention_kernel(device, dtype):
@@ -102,9 +103,11 @@ def warm(step, device, dtype) -> float:
 
 def dense_training(P, device, dtype, peak):
     "Our DiT at `size`, compiled, at each batch until one does not fit: img/s, MFU, peak memory, first-step seconds."
-    name, rows = f"DiT-{P['size']}", []
+    name, rows, t0 = f"DiT-{P['size']}", [], time.perf_counter()
     flops = flops_of(name)
     for batch in P['batches']:
+        if rows and time.perf_counter() - t0 > P['dense_budget_s']:
+            rows.append(dict(batch=batch, skipped=f"the part's {P['dense_budget_s']:.0f} s were spent")); break
         reset(device)
         try:
             step = throughput.make_step(build('fastdit_lab', name, device), 'fastdit_lab', True, batch, device, dtype,
@@ -123,18 +126,23 @@ def dense_training(P, device, dtype, peak):
     fits = [r for r in rows if 'median_img_per_s' in r]
     best = max(fits, key=lambda r: r['median_img_per_s']) if fits else None
     return dict(model=name, train_flops_per_img=flops, per_batch=rows, largest_batch=fits[-1]['batch'] if fits else None,
-                best=best)
+                largest_batch_is_the_limit=any(r.get('out_of_memory') for r in rows), best=best)
 
 def ours_vs_diffusers(P, device, dtype, peak):
-    "Ours (per-block compile) and diffusers' DiTTransformer2DModel (whole-model compile) in the same loop and batch."
+    """Ours and diffusers' DiTTransformer2DModel in the same loop and batch, eager and compiled. Both compile per block
+    (regional compilation: one block's compile serves every block, so compiling XL/2 costs one block's time)."""
     name, batch = f"DiT-{P['size']}", P['compare_batch']
     import diffusers                                  # noqa: F401  (missing: fail before our model is built and compiled)
-    arms = {impl: throughput.make_step(build(impl, name, device), impl, True, batch, device, dtype, backend=P['backend'])
-            for impl in ('fastdit_lab', 'diffusers')}
+    arms = {f'{impl}/{mode}': throughput.make_step(build(impl, name, device), impl, mode == 'compiled', batch, device,
+                                                   dtype, per_block=True, backend=P['backend'])
+            for impl in ('fastdit_lab', 'diffusers') for mode in ('compiled', 'eager')}
     first = {k: warm(s, device, dtype) for k, s in arms.items()}   # ours was compiled by dense_training: not comparable
     res = rounds(arms, batch, P['steps'], P['rounds'], device, dtype)
-    return dict(model=name, batch=batch, first_step_s=first, arms=res,
-                ours_over_diffusers=res['fastdit_lab']['median_img_per_s'] / res['diffusers']['median_img_per_s'])
+    med = {k: v['median_img_per_s'] for k, v in res.items()}
+    return dict(model=name, batch=batch, first_step_s=first, arms=res, diffusers_compile='per block (transformer_blocks)',
+                ours_over_diffusers=med['fastdit_lab/compiled'] / med['diffusers/compiled'],
+                ours_over_diffusers_eager=med['fastdit_lab/eager'] / med['diffusers/eager'],
+                compile_speedup={impl: med[f'{impl}/compiled'] / med[f'{impl}/eager'] for impl in ('fastdit_lab', 'diffusers')})
 
 def token_plans(P, device, dtype, peak):
     "TREAD and MaskDiT training img/s over the dense DiT (EDM, as both recipes), same batch, compiled, side by side."
@@ -181,17 +189,27 @@ def dydit_sampling(P, device, dtype, peak):
     return dict(size=P['dydit_size'], batch=b, steps=P['dydit_steps'], seconds=secs, median_seconds=med, gates=gates,
                 flops_ratio=float(aux.metrics['plan/flops_ratio'].mean()), speedup=med['dense'] / med['dydit-0.5'])
 
+def planned_gb(name:str, batch:int, dtype) -> float:
+    "Peak memory of one training step as `fastdit plan` predicts it (weights, gradients, AdamW, EMA, activations), GB."
+    from fastdit_lab.models.memory import plan_memory
+    with torch.device('meta'): m = throughput.build('fastdit_lab', name)
+    return plan_memory(m, batch, precision='bf16' if dtype == torch.bfloat16 else 'fp32')['parts']['total'] / 1e9
+
 def memory_per_size(P, device, dtype, peak):
-    "Peak memory of one eager training step (bf16 autocast, AdamW, EMA) per size at one batch."
+    """Peak memory of one eager training step (bf16 autocast, AdamW, EMA) per size at one batch, beside what
+    `fastdit plan` predicts for it (its activation model was fitted to eager steps on a CPU: this checks it on a GPU)."""
     rows = []
     for size in P['memory_sizes']:
+        name = f'DiT-{size}'
         reset(device)
         try:
-            step = throughput.make_step(build('fastdit_lab', f'DiT-{size}', device), 'fastdit_lab', False,
+            step = throughput.make_step(build('fastdit_lab', name, device), 'fastdit_lab', False,
                                         P['memory_batch'], device, dtype)
             with attention_kernel(device, dtype): timed(step, 2, device)
-            rows.append(dict(model=f'DiT-{size}', batch=P['memory_batch'], peak_memory_gb=peak_gb(device)))
-        except torch.cuda.OutOfMemoryError: rows.append(dict(model=f'DiT-{size}', out_of_memory=True))
+            got, want = peak_gb(device), planned_gb(name, P['memory_batch'], dtype)
+            rows.append(dict(model=name, batch=P['memory_batch'], peak_memory_gb=got, planned_gb=want,
+                             plan_error=want / got - 1 if got else None))
+        except torch.cuda.OutOfMemoryError: rows.append(dict(model=name, out_of_memory=True))
         finally: step = None; reset(device)
     return rows
 
@@ -201,16 +219,29 @@ def cifar_dir(given=None) -> str:
     return given or str(Path(root) / 'cifar10-jpeg')
 
 def evidence_race(P, device, dtype, peak):
-    "Equal training time per arm (`race.py`) on CIFAR-10 pixels (shapes in the smoke run): proxy FID, class accuracy."
+    """Equal training time per arm (`race.py`) on CIFAR-10 pixels (shapes in the smoke run): proxy FID, class accuracy.
+    Under `--time-limit` each arm's budget shrinks to what is left (after `overhead_s` per arm for sampling and
+    scoring), down to `min_budget`; below that the race is not run."""
     import race
-    r = P['race']
-    a = argparse.Namespace(data=r['data'], data_dir=None, image_size=r['image_size'], model=r['model'], budget=r['budget'],
+    r, arms_n = P['race'], len(RACE_ARMS)
+    budget = min(r['budget'], (time_left(P) - r['setup_s']) / arms_n - r['overhead_s'])
+    check_time(budget >= r['min_budget'], f"{time_left(P):.0f} s left: under {r['min_budget']} s of training per arm")
+    a = argparse.Namespace(data=r['data'], data_dir=None, image_size=r['image_size'], model=r['model'], budget=budget,
                            batch=r['batch'], lr=r['lr'], seeds=[0], n=r['n'], sample_steps=r['sample_steps'], arms=None,
                            threads=None, steps=None, tag='')
     if r['data'] != 'shapes': a.data_dir = cifar_dir(P.get('data_dir'))
     arms = [(label, recipe, {**over, 'routing_every': 0}) for label, recipe, over in RACE_ARMS]   # it scores samples, not routes
     rows, table = race.race('gpu_suite_race', arms, a, write=False)
     return dict(settings=vars(a), rows=rows, summary=table)
+
+class OutOfTime(Exception): "A part not run because the suite's `--time-limit` would not hold it."
+
+def time_left(P) -> float:
+    "Seconds left of the suite's `--time-limit` (infinite without one)."
+    return P['deadline'] - time.perf_counter() if P.get('deadline') else float('inf')
+
+def check_time(ok:bool, why:str):
+    if not ok: raise OutOfTime(why)
 
 PARTS = dict(dense_training=dense_training, ours_vs_diffusers=ours_vs_diffusers, token_plans=token_plans,
              dydit_sampling=dydit_sampling, memory_per_size=memory_per_size, evidence_race=evidence_race)
@@ -223,9 +254,13 @@ def main(argv=None):
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder for the race (default: $FASTDIT_DATA/cifar10-jpeg, '
                                                     'else ../shared/data/cifar10-jpeg beside the repository)')
     p.add_argument('--out', default=None, help='folder for the JSON (default: bench/results)')
+    p.add_argument('--time-limit', type=float, default=None, metavar='S',
+                   help='seconds for the whole suite: parts run in the order of --parts, a part that would start with '
+                        f'under {MIN_PART_S} s left is skipped, and the race shortens its arms to fit')
     a = p.parse_args(argv)
     if a.out: common.RESULTS = Path(a.out)
-    P = dict(PROFILES['smoke' if a.smoke else 'gpu'], data_dir=a.data_dir)
+    P = dict(PROFILES['smoke' if a.smoke else 'gpu'], data_dir=a.data_dir,
+             deadline=time.perf_counter() + a.time_limit if a.time_limit else None)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.bfloat16 if a.precision == 'bf16' else torch.float32
     if device.type == 'cuda': torch.backends.cuda.matmul.allow_tf32 = True; torch.backends.cudnn.allow_tf32 = True
@@ -234,32 +269,38 @@ def main(argv=None):
                     attention=('flash only (sdpa_kernel)' if device.type == 'cuda' else "sdpa, checked against flash's "
                                "conditions") + ' in the timed bf16 steps', adamw_fused=fused_adamw_supported(device),
                     targets=TARGETS)
-    results, failed, t_all, path = {}, [], time.perf_counter(), None
+    results, failed, skipped, t_all, path = {}, [], [], time.perf_counter(), None
     for name in a.parts:
         t0 = time.perf_counter(); print(f'== {name}', flush=True)
         try:
+            check_time(time_left(P) >= MIN_PART_S, f'{time_left(P):.0f} s of the time limit left')
             out = PARTS[name](P, device, dtype, peak)
             results[name] = dict(ok=True, result=out)
+        except OutOfTime as e:
+            skipped.append(name); results[name] = dict(ok=False, skipped=str(e))
         except Exception as e:                        # one part's failure must not lose the others' figures
             traceback.print_exc(); failed.append(name)
             results[name] = dict(ok=False, error=f'{type(e).__name__}: {e}')
         results[name]['seconds'] = time.perf_counter() - t0
-        print(f"   {name}: {'ok' if results[name]['ok'] else 'FAILED'} in {results[name]['seconds']:.1f} s", flush=True)
-        path = write(a, settings, results, failed, t_all, path, done=False)   # what is measured survives a kill
-    path = write(a, settings, results, failed, t_all, path, done=True)
+        state = 'ok' if results[name]['ok'] else 'skipped' if name in skipped else 'FAILED'
+        print(f"   {name}: {state} in {results[name]['seconds']:.1f} s", flush=True)
+        path = write(a, settings, results, failed, skipped, t_all, path, done=False)   # what is measured survives a kill
+    path = write(a, settings, results, failed, skipped, t_all, path, done=True)
     return path, failed
 
-def write(a, settings, results, failed, t_all, path, done:bool) -> Path:
+def write(a, settings, results, failed, skipped, t_all, path, done:bool) -> Path:
     "The suite's JSON with the parts run so far and the summary of their figures."
     summary = {k: results[part]['result'].get(k) for part, k in
                [('ours_vs_diffusers', 'ours_over_diffusers'), ('token_plans', 'tread_speedup'),
                 ('token_plans', 'maskdit_speedup')] if results.get(part, {}).get('ok')}
     if results.get('dydit_sampling', {}).get('ok'): summary['dydit_sampling_speedup'] = results['dydit_sampling']['result']['speedup']
+    if results.get('ours_vs_diffusers', {}).get('ok'):
+        summary['compile_speedup'] = results['ours_vs_diffusers']['result']['compile_speedup']['fastdit_lab']
     if results.get('dense_training', {}).get('ok'):
         best = results['dense_training']['result']['best'] or {}
         summary.update(dense_img_per_s=best.get('median_img_per_s'), dense_mfu=best.get('mfu'), dense_batch=best.get('batch'))
     path = write_result('gpu_suite-smoke' if a.smoke else 'gpu_suite', settings, results, path=path, summary=summary,
-                        failed=failed, complete=done, total_seconds=time.perf_counter() - t_all)
+                        failed=failed, skipped=skipped, complete=done, total_seconds=time.perf_counter() - t_all)
     if done:
         print('summary:', {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()})
         print('wrote', path)

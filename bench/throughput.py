@@ -39,13 +39,22 @@ def build(impl, name, latent=32, channels=4):
                                  in_channels=channels, out_channels=2 * channels, num_layers=s['depth'],
                                  sample_size=latent, patch_size=s['patch_size'])
 
-def make_step(model, impl, compiled, batch, device, dtype, **compile_kw):
-    "A closure running one training step of `model` on a fixed random batch (`compile_kw`: torch.compile options)."
+def blocks_of(model, impl) -> torch.nn.ModuleList:
+    "The repeated transformer blocks of `model` (diffusers: `transformer_blocks`; ours and the official layout: `blocks`)."
+    return model.transformer_blocks if impl == 'diffusers' else model.blocks
+
+def make_step(model, impl, compiled, batch, device, dtype, per_block:bool=False, **compile_kw):
+    """A closure running one training step of `model` on a fixed random batch (`compile_kw`: torch.compile options).
+    Compiled, ours compiles per block (as the trainer does); a peer compiles whole, or per block with `per_block`
+    (regional compilation, as diffusers' `compile_repeated_blocks` does: one block's compile serves all of them)."""
     model = model.to(device).train()
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fused_adamw_supported(device))
-    if compiled and impl == 'fastdit_lab': fwd = model.compile_blocks(**compile_kw)
-    else: fwd = torch.compile(model, **compile_kw) if compiled else model
+    fwd = model
+    if compiled and impl == 'fastdit_lab': model.compile_blocks(**compile_kw)
+    elif compiled and per_block:
+        for block in blocks_of(model, impl): block.compile(**compile_kw)
+    elif compiled: fwd = torch.compile(model, **compile_kw)
     x = torch.randn(batch, 4, 32, 32, device=device); y = torch.randint(0, 1000, (batch,), device=device)
     t = torch.randint(0, 1000, (batch,), device=device); target = torch.randn(batch, 8, 32, 32, device=device)
     def step():
