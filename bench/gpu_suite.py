@@ -87,14 +87,24 @@ def flops_of(name) -> float:
     "Training FLOPs per image of our DiT `name`, from a model on the meta device (no memory, no initialisation)."
     with torch.device('meta'): return model_flops(throughput.build('fastdit_lab', name))['train_flops']
 
+def graphs_compiled() -> int:
+    "Graphs dynamo has compiled in this process so far (a recompilation inside a timed step would count here)."
+    from torch._dynamo.utils import counters
+    return counters['stats']['unique_graphs']
+
 def rounds(arms:dict, batch:int, steps:int, n_rounds:int, device, dtype) -> dict:
-    "img/s of each arm (a step closure) per round, the arms' order rotated every round; medians and the raw rates."
-    rates = {k: [] for k in arms}
+    """img/s of each arm (a step closure) per round, the arms' order rotated every round; medians, the raw rates, and
+    the graphs compiled during the arm's timed steps (0 unless a guard failed after warm-up: then its rate is wrong)."""
+    rates, compiled = {k: [] for k in arms}, {k: 0 for k in arms}
     for r in range(n_rounds):
         order = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
         with attention_kernel(device, dtype):
-            for k in order: rates[k].append(steps * batch / timed(arms[k], steps, device))
-    return {k: dict(img_per_s=v, median_img_per_s=statistics.median(v)) for k, v in rates.items()}
+            for k in order:
+                g = graphs_compiled()
+                rates[k].append(steps * batch / timed(arms[k], steps, device))
+                compiled[k] += graphs_compiled() - g
+    return {k: dict(img_per_s=v, median_img_per_s=statistics.median(v), graphs_compiled_while_timed=compiled[k])
+            for k, v in rates.items()}
 
 def warm(step, device, dtype) -> float:
     "Seconds of the first call (compilation included), then one more call."
@@ -218,14 +228,20 @@ def cifar_dir(given=None) -> str:
     root = os.environ.get('FASTDIT_DATA') or Path(__file__).resolve().parents[2] / 'shared' / 'data'
     return given or str(Path(root) / 'cifar10-jpeg')
 
+def race_budget(P) -> float:
+    "Training seconds per arm of the race: the profile's, or less to fit the time left; `OutOfTime` under `min_budget`."
+    r = P['race']
+    budget = min(r['budget'], (time_left(P) - r['setup_s']) / len(RACE_ARMS) - r['overhead_s'])
+    check_time(budget >= r['min_budget'], f"{time_left(P):.0f} s of the time limit left: under {r['min_budget']} s "
+                                          "of training per arm")
+    return budget
+
 def evidence_race(P, device, dtype, peak):
     """Equal training time per arm (`race.py`) on CIFAR-10 pixels (shapes in the smoke run): proxy FID, class accuracy.
     Under `--time-limit` each arm's budget shrinks to what is left (after `overhead_s` per arm for sampling and
     scoring), down to `min_budget`; below that the race is not run."""
     import race
-    r, arms_n = P['race'], len(RACE_ARMS)
-    budget = min(r['budget'], (time_left(P) - r['setup_s']) / arms_n - r['overhead_s'])
-    check_time(budget >= r['min_budget'], f"{time_left(P):.0f} s left: under {r['min_budget']} s of training per arm")
+    r, budget = P['race'], race_budget(P)
     a = argparse.Namespace(data=r['data'], data_dir=None, image_size=r['image_size'], model=r['model'], budget=budget,
                            batch=r['batch'], lr=r['lr'], seeds=[0], n=r['n'], sample_steps=r['sample_steps'], arms=None,
                            threads=None, steps=None, tag='')
@@ -243,13 +259,17 @@ def time_left(P) -> float:
 def check_time(ok:bool, why:str):
     if not ok: raise OutOfTime(why)
 
-PARTS = dict(dense_training=dense_training, ours_vs_diffusers=ours_vs_diffusers, token_plans=token_plans,
-             dydit_sampling=dydit_sampling, memory_per_size=memory_per_size, evidence_race=evidence_race)
+# the default order: what is quick and certain first, so that a run cut short keeps the most figures
+PARTS = dict(memory_per_size=memory_per_size, dydit_sampling=dydit_sampling, dense_training=dense_training,
+             token_plans=token_plans, ours_vs_diffusers=ours_vs_diffusers, evidence_race=evidence_race)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--smoke', action='store_true', help='tiny sizes on CPU (or any device), the same code')
-    p.add_argument('--parts', nargs='+', choices=list(PARTS), default=list(PARTS))
+    p.add_argument('--parts', nargs='+', choices=list(PARTS), default=list(PARTS),
+                   help='the parts, in the order they run (default: the quick ones first, the race last)')
+    p.add_argument('--backend', default=None, help="torch.compile's backend (default: the profile's, inductor on a "
+                                                   "GPU, dynamo's eager in the smoke run)")
     p.add_argument('--precision', choices=['bf16', 'fp32'], default='bf16')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder for the race (default: $FASTDIT_DATA/cifar10-jpeg, '
                                                     'else ../shared/data/cifar10-jpeg beside the repository)')
@@ -259,7 +279,7 @@ def main(argv=None):
                         f'under {MIN_PART_S} s left is skipped, and the race shortens its arms to fit')
     a = p.parse_args(argv)
     if a.out: common.RESULTS = Path(a.out)
-    P = dict(PROFILES['smoke' if a.smoke else 'gpu'], data_dir=a.data_dir,
+    P = dict(PROFILES['smoke' if a.smoke else 'gpu'], **({'backend': a.backend} if a.backend else {}), data_dir=a.data_dir,
              deadline=time.perf_counter() + a.time_limit if a.time_limit else None)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.bfloat16 if a.precision == 'bf16' else torch.float32

@@ -7,6 +7,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = {'dense_training', 'ours_vs_diffusers', 'token_plans', 'dydit_sampling', 'memory_per_size', 'evidence_race'}
 
+def arms_of(result:dict) -> list:
+    "The timed arms of a part's result: its `arms`, or for dense training each batch's row."
+    return list(result['arms'].values()) if 'arms' in result else [r for r in result['per_batch'] if 'img_per_s' in r]
+
 @pytest.mark.slow
 def test_gpu_suite_smoke(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / 'bench' / 'gpu_suite.py'), '--smoke', '--out', str(tmp_path)],
@@ -23,7 +27,36 @@ def test_gpu_suite_smoke(tmp_path):
     race = doc['results']['evidence_race']['result']['rows']
     assert [r['arm'] for r in race] == ['dense (DiT)', 'SiT', 'FasterDiT', 'TREAD', 'FasterDiT + TREAD']
     assert all(r['fid'] > 0 and 0 <= r['class_accuracy'] <= 1 for r in race), race
-    assert doc['complete'] is True                                      # the last write, after every part
+    assert doc['complete'] is True and doc['skipped'] == []             # the last write, after every part
+    timed = [a for part in ('dense_training', 'token_plans', 'ours_vs_diffusers') for a in arms_of(doc['results'][part]['result'])]
+    assert len(timed) == 9 and all(a['graphs_compiled_while_timed'] == 0 for a in timed), timed   # warm-up compiled it all
+    vs = doc['results']['ours_vs_diffusers']['result']
+    assert set(vs['arms']) == {f'{i}/{m}' for i in ('fastdit_lab', 'diffusers') for m in ('compiled', 'eager')}
+    assert set(vs['compile_speedup']) == {'fastdit_lab', 'diffusers'} and vs['ours_over_diffusers_eager'] > 0
+    mem = doc['results']['memory_per_size']['result']
+    assert [r['model'] for r in mem] == ['DiT-T/8', 'DiT-T/4'] and all(r['planned_gb'] > 0 for r in mem)
+
+@pytest.mark.slow
+def test_gpu_suite_time_limit_skips_what_cannot_start_and_says_so(tmp_path):
+    "A lease of fixed length: a part that would start with too little time left is skipped, listed, and not a failure."
+    r = subprocess.run([sys.executable, str(ROOT / 'bench' / 'gpu_suite.py'), '--smoke', '--out', str(tmp_path),
+                        '--time-limit', '10', '--parts', 'memory_per_size', 'evidence_race'],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(next(tmp_path.glob('gpu_suite-smoke-*.json')).read_text())
+    assert doc['failed'] == [] and doc['skipped'] == ['memory_per_size', 'evidence_race'] and doc['complete'] is True
+    assert 'time limit' in doc['results']['evidence_race']['skipped'] and 'evidence_race: skipped' in r.stdout
+
+def test_race_arms_shorten_to_the_time_left():
+    "The GPU profile's race: 25 s an arm with time to spare, then (left − 30 s) / 5 arms − 12 s of scoring, none under 8 s."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import time
+    from gpu_suite import PROFILES, OutOfTime, race_budget
+    at = lambda left: dict(PROFILES['gpu'], deadline=time.perf_counter() + left)
+    assert race_budget(dict(PROFILES['gpu'], deadline=None)) == 25.0
+    assert race_budget(at(600)) == 25.0
+    assert abs(race_budget(at(200)) - ((200 - 30) / 5 - 12)) < 0.01
+    with pytest.raises(OutOfTime, match='under 8 s of training per arm'): race_budget(at(100))
 
 def test_flash_conditions_refuse_what_the_gpu_kernel_refuses():
     "The smoke run's stand-in for the flash-only kernel choice: a call CUDA's flash kernel cannot run fails on the CPU too."
