@@ -16,9 +16,9 @@ def machine() -> dict:
 def commit() -> str:
     """The git commit of the code measured (with '+dirty' when there are uncommitted changes); in a copy without git
     (a GPU machine the working tree was sent to), `$FASTDIT_COMMIT` as the sender set it."""
-    if not (Path(__file__).parent.parent / '.git').exists(): return os.environ.get('FASTDIT_COMMIT', 'unknown')
+    root = Path(__file__).parent.parent
+    if not (root / '.git').exists(): return os.environ.get('FASTDIT_COMMIT', 'unknown')
     try:
-        root = Path(__file__).parent.parent
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(['git', 'status', '--porcelain', '--', 'fastdit_lab', 'bench'], cwd=root,
                                capture_output=True, text=True).stdout.strip()
