@@ -1,5 +1,5 @@
 "Shared helpers for the benchmarks: machine description, commit, and writing results as JSON."
-import datetime, json, os, platform, subprocess, time
+import datetime, json, os, platform, resource, subprocess, time
 from pathlib import Path
 import torch
 
@@ -34,6 +34,21 @@ def timed(fn, n:int=1, device=None) -> float:
     for _ in range(n): fn()
     sync()
     return time.perf_counter() - t0         # the code a benchmark runs is the code it imported, not what HEAD is when it ends
+
+def minor_faults() -> int:
+    "Pages this process has faulted in so far (minor faults: fresh memory the kernel had to map and zero)."
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def warm_up(fn, device=None, max_calls:int=8, settled_pages:int=2048) -> list:
+    """Call `fn` until one call faults in fewer than `settled_pages` fresh pages (8 MiB), at most `max_calls` times;
+    the (seconds, pages) of each call. On a CPU the allocator keeps handing a new training step fresh pages for
+    several steps (each costs a page fault and a zeroing), so a step timed before that settles is timed partly on
+    the allocator. At least two calls: a compiled step builds its graphs in the first."""
+    calls = []
+    while len(calls) < max_calls:
+        pages = minor_faults(); s = timed(fn, 1, device); calls.append((s, minor_faults() - pages))
+        if len(calls) >= 2 and calls[-1][1] < settled_pages: break
+    return calls
 
 def write_result(name:str, settings:dict, results, path:Path|None=None, **extra) -> Path:
     """Write `results` with machine, commit, date and `settings` to bench/results/<name>-<device>-<date>.json, or to

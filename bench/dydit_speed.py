@@ -64,7 +64,7 @@ def main():
         if plan is not None:        # record the achieved FLOPs ratio of every network call
             orig = plan.run
             def rec(model, x, c, aux, orig=orig):
-                out = orig(model, x, c, aux); ratios[k].append(float(aux.metrics['plan/flops_ratio'].mean())); return out
+                out = orig(model, x, c, aux); ratios[k].append(aux.metrics['plan/flops_ratio'].detach().mean()); return out
             plan.run = rec
         g = torch.Generator(device=device).manual_seed(0)
         def go():
@@ -79,7 +79,7 @@ def main():
         for k in (list(arms) if r % 2 == 0 else list(arms)[::-1]): times[k].append(run(k))
     med = {k: statistics.median(v) for k, v in times.items()}
     res = {k: dict(seconds=times[k], median_seconds=med[k], speedup_vs_dense=med['dense'] / med[k],
-                   achieved_flops_ratio=statistics.mean(ratios[k]) if ratios[k] else 1.0) for k in arms}
+                   achieved_flops_ratio=statistics.mean(float(r) for r in ratios[k]) if ratios[k] else 1.0) for k in arms}
     for k, v in res.items():
         print(f"{k:10s} {v['median_seconds']:7.2f} s   ×{v['speedup_vs_dense']:.2f} vs dense   block-FLOPs ratio r = {v['achieved_flops_ratio']:.3f}")
     print('wrote', write_result('dydit_speed', dict(vars(a), device=str(device), gates='synthetic', calibration=info), res))

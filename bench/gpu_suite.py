@@ -7,9 +7,11 @@ and a short evidence race (dense, SiT, FasterDiT, TREAD, FasterDiT + TREAD) scor
     python bench/gpu_suite.py --smoke       # CPU, tiny sizes, under a minute: the same code, so it is known to run
 
 `--smoke` changes only sizes, the data set and the compile backend (dynamo's `eager`: graphs, guards and graph breaks
-without inductor's C++ build), never the code path. Each part records its seconds; a part that fails records its
-error and the others still run, and the JSON says which failed (the exit status too). Every ratio is of medians of
-rounds measured side by side in this process, with the arms' order rotated from round to round.
+without inductor's C++ build), never the code path. Before any part, one small function is compiled with the backend
+(`compiler_check`): inductor on a GPU builds Triton kernels, which need a C compiler on the machine; where it cannot,
+the suite falls back to dynamo's `eager` backend and the JSON says so. Each part records its seconds; a part that
+fails records its error and the others still run, and the JSON says which failed (the exit status too). Every ratio
+is of medians of rounds measured side by side in this process, with the arms' order rotated from round to round.
 """
 import argparse, contextlib, copy, gc, statistics, sys, time, traceback
 from pathlib import Path
@@ -74,10 +76,13 @@ def peak_gb(device) -> float|None:
     "Peak CUDA memory since the last reset, in GB (None on CPU, where the process's peak says nothing per part)."
     return torch.cuda.max_memory_allocated(device) / 1e9 if device.type == 'cuda' else None
 
-def reset(device):
-    "Free what earlier steps left (a compiled module holds a reference cycle, so collect first) and restart the peak."
+def reset(device) -> float|None:
+    """Free what earlier steps left (a compiled module holds a reference cycle, so collect first) and restart the peak;
+    the GB still allocated after that (what a later peak includes that is not the part's own: 0 unless something leaked)."""
     gc.collect()
-    if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+    if device.type != 'cuda': return None
+    torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(device)
+    return torch.cuda.memory_allocated(device) / 1e9
 
 def build(impl, name, device):
     "`throughput.build` with the weights created on `device`: a DiT-XL/2 initialised on one CPU core takes seconds."
@@ -118,14 +123,14 @@ def dense_training(P, device, dtype, peak):
     for batch in P['batches']:
         if rows and time.perf_counter() - t0 > P['dense_budget_s']:
             rows.append(dict(batch=batch, skipped=f"the part's {P['dense_budget_s']:.0f} s were spent")); break
-        reset(device)
+        left_gb = reset(device)
         try:
             step = throughput.make_step(build('fastdit_lab', name, device), 'fastdit_lab', True, batch, device, dtype,
                                         backend=P['backend'])
             first = warm(step, device, dtype)
             r = rounds({'ours': step}, batch, P['steps'], P['rounds'], device, dtype)['ours']
             rows.append(dict(batch=batch, first_step_s=first, **r, mfu=r['median_img_per_s'] * flops / peak if peak else None,
-                             peak_memory_gb=peak_gb(device)))
+                             peak_memory_gb=peak_gb(device), allocated_before_gb=left_gb))
             print(f"  {name} batch {batch}: {r['median_img_per_s']:.1f} img/s", flush=True)
         except torch.cuda.OutOfMemoryError:
             rows.append(dict(batch=batch, out_of_memory=True)); break
@@ -150,6 +155,8 @@ def ours_vs_diffusers(P, device, dtype, peak):
     res = rounds(arms, batch, P['steps'], P['rounds'], device, dtype)
     med = {k: v['median_img_per_s'] for k, v in res.items()}
     return dict(model=name, batch=batch, first_step_s=first, arms=res, diffusers_compile='per block (transformer_blocks)',
+                compile_options={'fastdit_lab': {**dit_module.COMPILE_DEFAULTS, 'backend': P['backend']},
+                                 'diffusers': {'backend': P['backend'], 'dynamic': None, 'fullgraph': False}},
                 ours_over_diffusers=med['fastdit_lab/compiled'] / med['diffusers/compiled'],
                 ours_over_diffusers_eager=med['fastdit_lab/eager'] / med['diffusers/eager'],
                 compile_speedup={impl: med[f'{impl}/compiled'] / med[f'{impl}/eager'] for impl in ('fastdit_lab', 'diffusers')})
@@ -192,7 +199,9 @@ def dydit_sampling(P, device, dtype, peak):
     secs = {k: [] for k in arms}
     for r in range(P['rounds']):
         for k in (list(arms) if r % 2 == 0 else list(arms)[::-1]): secs[k].append(timed(lambda: run(k), 1, device))
-    with torch.no_grad():                             # the FLOPs ratio the gates reach at the calibration point
+    # the FLOPs ratio the gates reach at the calibration point, at the precision and attention kernel that were timed
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32), torch.no_grad(), \
+            attention_kernel(device, dtype):
         _, aux = dyn(torch.randn(shape, device=device), torch.full((b,), 500., device=device), y, plan=DynamicPlan(),
                      return_aux=True)
     med = {k: statistics.median(v) for k, v in secs.items()}
@@ -211,14 +220,14 @@ def memory_per_size(P, device, dtype, peak):
     rows = []
     for size in P['memory_sizes']:
         name = f'DiT-{size}'
-        reset(device)
+        left_gb = reset(device)
         try:
             step = throughput.make_step(build('fastdit_lab', name, device), 'fastdit_lab', False,
                                         P['memory_batch'], device, dtype)
             with attention_kernel(device, dtype): timed(step, 2, device)
             got, want = peak_gb(device), planned_gb(name, P['memory_batch'], dtype)
             rows.append(dict(model=name, batch=P['memory_batch'], peak_memory_gb=got, planned_gb=want,
-                             plan_error=want / got - 1 if got else None))
+                             plan_error=want / got - 1 if got else None, allocated_before_gb=left_gb))
         except torch.cuda.OutOfMemoryError: rows.append(dict(model=name, out_of_memory=True))
         finally: step = None; reset(device)
     return rows
@@ -259,6 +268,24 @@ def time_left(P) -> float:
 def check_time(ok:bool, why:str):
     if not ok: raise OutOfTime(why)
 
+def compiler_check(device, backend:str) -> dict:
+    """Compile and run one small function with `backend` on `device` before any part does. Inductor on a GPU builds
+    Triton kernels, which need a C compiler and Python's headers on the machine; without them every compiled part
+    would fail one by one. On failure the suite falls back to dynamo's `eager` backend (graphs and guards, aten's
+    kernels), so the dense, plan and peer figures still come, and the JSON says that their compiled arms are not
+    inductor's."""
+    torch._dynamo.reset()
+    try:
+        fn = torch.compile(lambda x: torch.nn.functional.gelu(x * 2 + 1, approximate='tanh'), backend=backend)
+        x = torch.randn(64, 64, device=device)
+        ok = torch.allclose(fn(x), F.gelu(x * 2 + 1, approximate='tanh'), atol=1e-5)
+        if not ok: raise RuntimeError('the compiled function disagrees with eager')
+        return dict(backend=backend, ok=True)
+    except Exception as e:
+        print(f'the {backend} backend cannot compile here ({type(e).__name__}: {str(e)[:300]}); falling back to eager', flush=True)
+        return dict(backend='eager', ok=False, wanted=str(backend), error=f'{type(e).__name__}: {str(e)[:1000]}')
+    finally: torch._dynamo.reset()
+
 # the default order: what is quick and certain first, so that a run cut short keeps the most figures
 PARTS = dict(memory_per_size=memory_per_size, dydit_sampling=dydit_sampling, dense_training=dense_training,
              token_plans=token_plans, ours_vs_diffusers=ours_vs_diffusers, evidence_race=evidence_race)
@@ -289,6 +316,8 @@ def main(argv=None):
                     attention=('flash only (sdpa_kernel)' if device.type == 'cuda' else "sdpa, checked against flash's "
                                "conditions") + ' in the timed bf16 steps', adamw_fused=fused_adamw_supported(device),
                     targets=TARGETS)
+    settings['compiler_check'] = check = compiler_check(device, P['backend'])
+    P['backend'] = settings['backend'] = check['backend']
     results, failed, skipped, t_all, path = {}, [], [], time.perf_counter(), None
     for name in a.parts:
         t0 = time.perf_counter(); print(f'== {name}', flush=True)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result
 import fastdit_lab.all                  # every method registers its recipes, models, plans, samplers and losses
 from fastdit_lab.train.config import resolve_config
-from fastdit_lab.train.instrument import GradVarianceCallback
+from fastdit_lab.train.instrument import GradVarianceCallback, default_every
 from fastdit_lab.train.trainer import Trainer
 
 def main():
@@ -20,8 +20,10 @@ def main():
     p.add_argument('--recipe', default='quickstart'); p.add_argument('--model', default=None)
     p.add_argument('--steps', type=int, default=300); p.add_argument('--every', type=int, default=100)
     p.add_argument('--n-bins', type=int, default=10); p.add_argument('--per-bin', type=int, default=8)
-    p.add_argument('--default-every', type=int, default=GradVarianceCallback().every)
+    p.add_argument('--default-every', type=int, default=None,
+                   help="the interval to state the overhead at (default: the callback's own for a run of --steps)")
     a = p.parse_args()
+    a.default_every = a.default_every or default_every(a.steps)
     over = dict(model=a.model) if a.model else {}
     with tempfile.TemporaryDirectory() as tmp:
         cfg = resolve_config(a.recipe, **over, steps=a.steps, ckpt_every=10**9, sample_n=10, sample_steps=2, run_dir=f'{tmp}/run',
@@ -46,14 +48,19 @@ def main():
 def compare_methods(tr, n:int) -> dict:
     "Time per-sample gradients by torch.func.vmap against a loop of one-sample backward passes, on the same samples."
     import time, torch
+    from common import timed
     from fastdit_lab.train.instrument import per_sample_grads, trainable_params
     net, obj = tr.net.eval(), tr.objective
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(n, *tr.dataset.image_shape, generator=g); y = torch.randint(0, tr.dataset.num_classes, (n,), generator=g)
     t = tr.process.t_of_u(torch.rand(n, generator=g, dtype=torch.float64)); noise = torch.randn(x0.shape, generator=g)
+    x0, y, t, noise = (v.to(tr.device) for v in (x0, y, t, noise))                # drawn on the CPU: the same on any device
     params = trainable_params(net)
     per_sample_grads(net, obj, x0, y, t, noise, params)                               # warm-up
-    t0 = time.perf_counter(); gv, _ = per_sample_grads(net, obj, x0, y, t, noise, params); tv = time.perf_counter() - t0
+    out = {}
+    tv = timed(lambda: out.update(gv=per_sample_grads(net, obj, x0, y, t, noise, params)[0]), 1, tr.device)
+    gv = out['gv']
+    if tr.device.type == 'cuda': torch.cuda.synchronize()
     t0 = time.perf_counter(); diff = 0.0
     for i in range(n):
         net.zero_grad(); obj.loss(net, x0[i:i+1], y[i:i+1], t[i:i+1], noise[i:i+1])['loss'].sum().backward()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import timed, write_result
 
 def sd_vae_random(seed=0):
     "Stable Diffusion's VAE architecture (the config of stabilityai/sd-vae-ft-ema) with random weights."
@@ -66,10 +66,10 @@ def bench_sample(model_name, latent, preset, steps, n, batch, device):
 def bench_decode(vae, name, latent, n, batch, device):
     z = torch.randn(n, *latent)
     p = next(vae.parameters())
-    t = time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, n, batch): vae.decode(z[i:i + batch].to(p.device, p.dtype)).sample
-    dt = time.perf_counter() - t
+    def decode_all():
+        with torch.no_grad():
+            for i in range(0, n, batch): vae.decode(z[i:i + batch].to(p.device, p.dtype)).sample
+    dt = timed(decode_all, 1, p.device)                 # the GPU's queue drained before the clock stops
     return dict(vae=name, latent_shape=list(latent), images=n, seconds=round(dt, 2), images_per_s=round(n / dt, 3))
 
 if __name__ == '__main__':

@@ -29,7 +29,12 @@ def items_loader(ds, batch:int, workers:int):
     dl = torch.utils.data.DataLoader(ds, batch_sampler=EpochSampler(len(ds), batch, 0, 1, 0, 0), num_workers=workers,
                                      generator=torch.Generator().manual_seed(0), pin_memory=torch.cuda.is_available(),
                                      persistent_workers=workers > 0)
-    return iter(dl)
+    return to_device(iter(dl))
+
+def to_device(batches):
+    "On a GPU, each batch copied there as `make_loader`'s are, so that every loader compared does the same work."
+    if not torch.cuda.is_available(): yield from batches; return
+    for x, y in batches: yield x.to('cuda', non_blocking=True), y.to('cuda', non_blocking=True)
 
 def step_loader(ds, batch:int, workers:int):
     "The loader training uses: `make_loader` on the device training would use."
@@ -38,7 +43,8 @@ def step_loader(ds, batch:int, workers:int):
 
 def rate(make, ds, batch:int, workers:int, batches:int) -> float:
     "Latents/s over `batches` batches after the first two (workers started, their queue filled once)."
-    it = make(ds, batch, workers); next(it); next(it)
+    it = make(ds, batch, workers); next(it); x, _ = next(it)
+    if x.is_cuda: torch.cuda.synchronize()                 # the copies already in flight are not this round's
     t0 = time.perf_counter()
     for _ in range(batches): x, y = next(it)
     if x.is_cuda: torch.cuda.synchronize()

@@ -12,7 +12,10 @@ repository there (`bench/gpu_suite.sh` uses it):
 import argparse, json, os, subprocess, sys, zipfile
 from pathlib import Path
 
-WHEELS = ['fastcore', 'diffusers']
+from importlib.metadata import version
+# the versions this project's tests ran with here: a newer diffusers may need a newer huggingface_hub than the GPU
+# image has, and the bundle installs without dependencies
+WHEELS = [f'{name}=={version(name)}' for name in ('fastcore', 'diffusers')]
 PLATFORMS = ['manylinux_2_28_x86_64', 'manylinux_2_17_x86_64', 'manylinux2014_x86_64']
 
 def subset_zip(src:Path, dst:Path, per_class:int) -> dict:

@@ -5,8 +5,8 @@ kernels when compiled, aten's elementwise and normalisation kernels when eager).
 It explains `throughput.py`'s ratios. When both implementations spend most of a step in the same matrix products at
 the GEMM rate of the same process, no implementation of that network can be much faster than the other; the
 headroom that is left is the rest of the step, which this benchmark measures. The step is `throughput.make_step`'s
-(forward, MSE, backward, AdamW, EMA), profiled with `torch.profiler` after two warm-up steps; the FLOPs of the matrix
-products are the profiler's own count from their shapes.
+(forward, MSE, backward, AdamW, EMA), profiled with `torch.profiler` after `common.warm_up`'s steps; the FLOPs of the
+matrix products are the profiler's own count from their shapes.
 
     taskset -c 1 python bench/step_profile.py --batch 16 --threads 1
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
-from common import timed, write_result
+from common import timed, warm_up, write_result
 from throughput import build, gemm, make_step
 
 GEMM_OPS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::mkldnn_convolution',
@@ -54,14 +54,14 @@ def main():
     for impl in ('fastdit_lab', 'diffusers'):
         for mode in a.modes:
             step = make_step(build(impl, a.model), impl, mode == 'compiled', a.batch, device, torch.float32)
-            step(); step()                                          # compiled: the graphs are built by now
+            warm = warm_up(step, device)                            # compiled: the graphs are built by now
             gemm_before = 3 * mm_flops / timed(mm, 3, device)
             with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof: step()
             gemm_after = 3 * mm_flops / timed(mm, 3, device)
             b = breakdown(prof.key_averages())
             total = sum(b['seconds'].values())
             yardstick = (gemm_before + gemm_after) / 2
-            row = dict(impl=impl, mode=mode, step_s=total, seconds=b['seconds'],
+            row = dict(impl=impl, mode=mode, step_s=total, seconds=b['seconds'], warm_up_steps=warm,
                        share={k: v / total for k, v in b['seconds'].items()},
                        gemm_flops_per_s=b['gemm_flops'] / b['seconds']['gemm'], largest_other_ops_s=b['largest_other_ops_s'],
                        yardstick_gemm_flops_per_s=[gemm_before, gemm_after])

@@ -4,9 +4,11 @@ the same process's GEMM rate as the yardstick.
 Every arm runs the same training step (forward, MSE, backward, AdamW, EMA update) on the same batch of latents, at
 the same precision, in one process: fastdit_lab's DiT, diffusers' `DiTTransformer2DModel` and the network of
 facebookresearch/DiT's models.py (rebuilt in `official_dit.py`), each eager and compiled (ours per block, as the
-trainer compiles; the others whole, their best), plus a 2048² GEMM in the same dtype. Arms are measured in rounds
-whose order rotates, and each arm's median over the rounds is reported, because this machine is shared; a ratio is
-the quotient of two medians of one run. The load average is recorded before and after.
+trainer compiles; the others whole, their best), plus a 2048² GEMM in the same dtype (8192² on a GPU). Each arm is
+warmed up until a step stops faulting in fresh pages (`common.warm_up`; the pages each timed step still faults in are
+recorded), then the arms are measured in rounds whose order rotates, and each arm's median over the rounds is
+reported, because this machine is shared; a ratio is the quotient of two medians of one run. The load average is
+recorded before and after.
 
     taskset -c 1 python bench/throughput.py --batch 8 32 --threads 1               # the CPU ratios (fp32)
     python bench/throughput.py --models DiT-XL/2 --batch 64 --precision bf16 --no-official   # one GPU
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
-from common import timed, write_result
+from common import minor_faults, timed, warm_up, write_result
 from official_dit import OfficialDiT, same_layout
 from fastdit_lab.models.dit import DIT_SIZES, make_model
 from fastdit_lab.models.flops import model_flops
@@ -64,10 +66,15 @@ def make_step(model, impl, compiled, batch, device, dtype, per_block:bool=False,
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True); ema_update(ema, model, 0.9999)
     return step
 
-def gemm(device, dtype, n=2048):
-    "A closure multiplying two n×n matrices, and the FLOPs of one call."
+def gemm(device, dtype, n:int|None=None):
+    """A closure multiplying two n×n matrices, and the FLOPs of one call, called once already (a GPU creates its BLAS
+    handle and workspace in the first). n: 2048 on a CPU; 8192 on a GPU, where a 2048² product takes about as long as
+    the synchronisation around its timing."""
+    n = n or (8192 if torch.device(device).type == 'cuda' else 2048)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    return (lambda: torch.mm(a, b)), 2 * n ** 3
+    fn = lambda: torch.mm(a, b)
+    fn()
+    return fn, 2 * n ** 3
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -95,28 +102,33 @@ def main():
         assert same_layout(check_model, build('fastdit_lab', name)), 'the official rebuild lost the layout'
         del check_model
         for batch in a.batch:
-            arms, compile_s = {}, {}
+            arms, compile_s, warm = {}, {}, {}
             for impl in impls:
                 model = build(impl, name)
                 for mode in a.modes:
                     key = f'{impl}/{mode}'
                     arms[key] = make_step(model if mode == 'eager' else copy.deepcopy(model), impl, mode == 'compiled',
                                           batch, device, dtype)
-                    first = timed(arms[key], 1, device); steady = timed(arms[key], 1, device)
-                    if mode == 'compiled': compile_s[key] = first - steady
-                    print(f'{name} batch {batch} {key}: first step {first:.1f} s, second {steady:.1f} s', flush=True)
-            rates, gemm_rates = {k: [] for k in arms}, []
+                    warm[key] = calls = warm_up(arms[key], device)
+                    if mode == 'compiled': compile_s[key] = calls[0][0] - calls[-1][0]
+                    print(f'{name} batch {batch} {key}: warm-up steps (s, fresh pages) ' +
+                          ', '.join(f'({s:.1f}, {n})' for s, n in calls), flush=True)
+            rates, pages, gemm_rates = {k: [] for k in arms}, {k: [] for k in arms}, []
             for r in range(a.rounds):
                 order = list(arms)[r % len(arms):] + list(arms)[:r % len(arms)]
                 gemm_rates.append(3 * mm_flops / timed(mm, 3, device))
-                for k in order: rates[k].append(a.steps * batch / timed(arms[k], a.steps, device))
+                for k in order:
+                    before = minor_faults()
+                    rates[k].append(a.steps * batch / timed(arms[k], a.steps, device))
+                    pages[k].append((minor_faults() - before) // a.steps)
             gemm_rate = statistics.median(gemm_rates)
             row = dict(model=name, batch=batch, train_flops_per_img=flops, gemm_flops_per_s=gemm_rates,
                        median_gemm_flops_per_s=gemm_rate, compile_s=compile_s, arms={})
             for k, v in rates.items():
                 med = statistics.median(v)
                 row['arms'][k] = dict(img_per_s=v, median_img_per_s=med, flops_per_s=med * flops,
-                                      fraction_of_gemm=med * flops / gemm_rate, mfu=med * flops / peak if peak else None)
+                                      fraction_of_gemm=med * flops / gemm_rate, mfu=med * flops / peak if peak else None,
+                                      warm_up_steps=warm[k], fresh_pages_per_timed_step=pages[k])
             med = {k: v['median_img_per_s'] for k, v in row['arms'].items()}
             # on a shared machine the load changes between rounds: the ratio within each round (arms measured
             # minutes apart at most) and its median are steadier than a quotient of medians taken over all rounds
@@ -145,7 +157,7 @@ def main():
             if device.type == 'cuda': torch.cuda.empty_cache()
     settings = dict(vars(a), device=str(device), torch_threads=torch.get_num_threads(), peak_flops=peak,
                     cpu_affinity=sorted(os.sched_getaffinity(0)), latent='32x32x4', step='fwd+mse+bwd+AdamW+EMA',
-                    gemm='2048x2048 mm, same dtype', adamw_fused=fused_adamw_supported(device))
+                    gemm=('8192' if device.type == 'cuda' else '2048') + '² mm, same dtype', adamw_fused=fused_adamw_supported(device))
     print('wrote', write_result('throughput', settings, results, load_average_before=load_before,
                                 load_average_after=os.getloadavg()))
 

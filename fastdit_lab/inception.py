@@ -6,7 +6,7 @@ Docs: https://fastdit-lab.github.io/fastdit_lab/inception.html.md"""
 
 # %% ../nbs/06e_inception.ipynb #2f6567e8
 from __future__ import annotations
-import hashlib, importlib.util
+import contextlib, hashlib, importlib.util
 from pathlib import Path
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from .eval import INCEPTION_SHA1, inception_path, tf1_resize
 
 # %% auto #0
 __all__ = ['TF_NAMES', 'ConvBN', 'MixedA', 'MixedB', 'MixedC', 'MixedD', 'MixedE', 'TFInception', 'random_tf_inception',
-           'from_tf_names', 'load_tf_inception', 'InceptionFeatures']
+           'from_tf_names', 'load_tf_inception', 'full_fp32', 'InceptionFeatures']
 
 # %% ../nbs/06e_inception.ipynb #1782b9e1
 class ConvBN(nn.Module):
@@ -201,6 +201,15 @@ def load_tf_inception(weights=None, device='cpu') -> TFInception:
     _LOADED[key] = net = net.to(device).eval().requires_grad_(False)
     return net
 
+# %% ../nbs/06e_inception.ipynb #ad5365a3
+@contextlib.contextmanager
+def full_fp32():
+    "Within it, matmuls and cuDNN convolutions on a GPU run in fp32, not TF32; the settings outside are restored after."
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try: yield
+    finally: torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
 # %% ../nbs/06e_inception.ipynb #6b0ef920
 class InceptionFeatures:
     "ADM's features (`pool`, `spatial`, and `logits` if the weights have them) of uint8 [N, H, W, 3] images."
@@ -226,8 +235,9 @@ class InceptionFeatures:
         "Features of `images` (an array, or an iterable of batches) as float32 numpy arrays."
         outs = {}
         batches = [images] if isinstance(images, (np.ndarray, torch.Tensor)) else images
-        for chunk in batches:
-            for i in range(0, len(chunk), self.batch_size):
-                for k, v in self.net(self._prep(chunk[i:i + self.batch_size])).items():
-                    outs.setdefault(k, []).append(v.float().cpu().numpy())
+        with full_fp32():
+            for chunk in batches:
+                for i in range(0, len(chunk), self.batch_size):
+                    for k, v in self.net(self._prep(chunk[i:i + self.batch_size])).items():
+                        outs.setdefault(k, []).append(v.float().cpu().numpy())
         return {k: np.concatenate(v) for k, v in outs.items()}

@@ -21,6 +21,7 @@ def test_gpu_suite_smoke(tmp_path):
     assert set(doc['results']) == PARTS and doc['failed'] == [], doc['failed']
     assert all(doc['results'][p]['ok'] for p in PARTS)
     assert {'machine', 'commit', 'settings'} <= set(doc) and doc['settings']['profile'] == 'smoke'
+    assert doc['settings']['compiler_check'] == dict(backend='eager', ok=True)
     s = doc['summary']
     for k in ('ours_over_diffusers', 'tread_speedup', 'maskdit_speedup', 'dydit_sampling_speedup', 'dense_img_per_s'):
         assert isinstance(s[k], float) and s[k] > 0, (k, s)
@@ -95,3 +96,13 @@ def test_gpu_suite_sh_refuses_a_folder_that_is_not_a_bundle(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         f'gpu_suite.sh: error: {tmp_path} has no wheels/; make it with bench/offline_bundle.py'], r.stderr
+
+def test_compiler_check_falls_back_to_eager_when_the_backend_cannot_build():
+    "A GPU machine without a C compiler cannot build Triton's kernels: the suite finds out once, first, and says so."
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import torch
+    from gpu_suite import compiler_check
+    def no_compiler(gm, example_inputs): raise RuntimeError('Failed to find C compiler. Please specify via CC')
+    r = compiler_check(torch.device('cpu'), no_compiler)
+    assert r['ok'] is False and r['backend'] == 'eager' and 'C compiler' in r['error'], r
+    assert compiler_check(torch.device('cpu'), 'eager') == dict(backend='eager', ok=True)

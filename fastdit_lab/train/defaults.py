@@ -20,9 +20,9 @@ from .instrument import RoutingMapCallback
 from .store import ViewSpec, register_view
 
 # %% auto #0
-__all__ = ['PEAK_TFLOPS', 'peak_flops', 'image_train_flops', 'flop_ratios', 'memory_gb', 'loss_metric', 'set_status',
-           'eta_seconds', 'LogCallback', 'run_image_flops', 'sampling_aux', 'run_flop_ratios', 'CheckpointCallback',
-           'SampleCallback', 'EvalCallback', 'default_callbacks', 'run_callbacks']
+__all__ = ['PEAK_TFLOPS', 'peak_flops', 'image_train_flops', 'flop_ratios', 'memory_gb', 'reset_peak_memory', 'loss_metric',
+           'set_status', 'eta_seconds', 'LogCallback', 'run_image_flops', 'sampling_aux', 'run_flop_ratios',
+           'CheckpointCallback', 'SampleCallback', 'EvalCallback', 'default_callbacks', 'run_callbacks']
 
 # %% ../../nbs/09d_train.defaults.ipynb #9cf05d9a
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0, 'A10': 125.0, 'V100': 125.0}
@@ -49,9 +49,14 @@ def flop_ratios(model, objective, plan=None, aux=None, sampler=None, batch_size:
 
 # %% ../../nbs/09d_train.defaults.ipynb #1bd8c1ff
 def memory_gb(device) -> float:
-    "Peak memory of this process: CUDA allocations on a GPU, resident set size on CPU."
+    "Peak memory: CUDA allocations since the last `reset_peak_memory` on a GPU, the process's resident set size on CPU."
     if device.type == 'cuda': return torch.cuda.max_memory_allocated(device) / 1e9
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+def reset_peak_memory(device):
+    """Start `memory_gb`'s peak over, as a fit starts: several runs in one process (a notebook, a race) each log their
+    own. On CPU nothing: the resident set's peak belongs to the process and cannot be reset."""
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
 
 def loss_metric(key:str) -> str:
     "Store name of per-sample quantity `key` of the objective's result: `loss/total`, `loss/{key}`, or `key` itself when namespaced."
@@ -74,6 +79,7 @@ class LogCallback(Callback):
     bar = None
     def before_fit(self, tr):
         self.sums, self.n, self.step0, self.secs0, self.started = {}, 0, tr.step, tr.train_seconds, time.time()
+        reset_peak_memory(tr.device)                     # sys/mem_gb: this fit's peak, not an earlier run's in this process
         if self.bar is not None: self.bar.close()       # a roll-back starts the fit over
         self.bar = None
         if tr.is_main and not tr.quiet and sys.stdout.isatty():      # step/total, img/s, elapsed and ETA in place

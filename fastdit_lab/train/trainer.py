@@ -372,6 +372,9 @@ def fit(self:Trainer):
                 self._apply_stage(self.step)
                 t0 = time.perf_counter()
                 self.train_step(*next(batches))
+                # a GPU runs behind the host: at a boundary the clock waits for the queue, so that training time
+                # (img/s, the time budget) holds the work and not only its launch; between boundaries nothing waits
+                if self.device.type == 'cuda' and self.at_boundary(): torch.cuda.synchronize(self.device)
                 self.train_seconds += time.perf_counter() - t0
                 for cb in self.callbacks: cb.after_step(self)
                 if self.at_boundary() and self.check_nonfinite(): batches = self.batches(); continue   # rolled back
