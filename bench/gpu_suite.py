@@ -276,7 +276,7 @@ def compiler_check(device, backend:str) -> dict:
     inductor's."""
     torch._dynamo.reset()
     try:
-        fn = torch.compile(lambda x: torch.nn.functional.gelu(x * 2 + 1, approximate='tanh'), backend=backend)
+        fn = torch.compile(lambda x: F.gelu(x * 2 + 1, approximate='tanh'), backend=backend)
         x = torch.randn(64, 64, device=device)
         ok = torch.allclose(fn(x), F.gelu(x * 2 + 1, approximate='tanh'), atol=1e-5)
         if not ok: raise RuntimeError('the compiled function disagrees with eager')

@@ -57,10 +57,9 @@ def compare_methods(tr, n:int) -> dict:
     x0, y, t, noise = (v.to(tr.device) for v in (x0, y, t, noise))                # drawn on the CPU: the same on any device
     params = trainable_params(net)
     per_sample_grads(net, obj, x0, y, t, noise, params)                               # warm-up
-    out = {}
-    tv = timed(lambda: out.update(gv=per_sample_grads(net, obj, x0, y, t, noise, params)[0]), 1, tr.device)
-    gv = out['gv']
-    if tr.device.type == 'cuda': torch.cuda.synchronize()
+    grads = []
+    tv = timed(lambda: grads.append(per_sample_grads(net, obj, x0, y, t, noise, params)[0]), 1, tr.device)
+    gv = grads[0]
     t0 = time.perf_counter(); diff = 0.0
     for i in range(n):
         net.zero_grad(); obj.loss(net, x0[i:i+1], y[i:i+1], t[i:i+1], noise[i:i+1])['loss'].sum().backward()
